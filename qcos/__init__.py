@@ -1,0 +1,5 @@
+"""QCOS: a governance layer for quantum computing jobs."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

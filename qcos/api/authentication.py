@@ -1,0 +1,62 @@
+"""API key authentication: ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from qcos.tenancy.principal import Principal
+from qcos.tenancy.selectors import api_key_lookup, roles_of
+from qcos.tenancy.services import api_key_touch
+
+logger = logging.getLogger("qcos.auth")
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Resolves a key to ``(user, Principal)``; the principal is ``request.auth``.
+
+    Keys in the query string are refused outright: they end up in proxy and access logs.
+    """
+
+    def authenticate(self, request):
+        if "api_key" in request.query_params or "apikey" in request.query_params:
+            raise exceptions.AuthenticationFailed("API keys are not accepted in the query string")
+        presented = self._presented_key(request)
+        if presented is None:
+            return None
+        api_key = api_key_lookup(plaintext=presented)
+        if api_key is None:
+            logger.warning("failed API authentication from %s", request.META.get("REMOTE_ADDR"))
+            raise exceptions.AuthenticationFailed("invalid or revoked API key")
+        roles = roles_of(user=api_key.user, tenant=api_key.tenant)
+        if not roles:
+            raise exceptions.AuthenticationFailed("the key's user is no longer a member of its tenant")
+        api_key_touch(api_key=api_key, min_interval_seconds=settings.QCOS["API_KEY_TOUCH_SECONDS"])
+        return api_key.user, Principal(user=api_key.user, tenant=api_key.tenant, roles=roles, api_key=api_key)
+
+    @staticmethod
+    def _presented_key(request) -> str | None:
+        header = request.META.get("HTTP_X_API_KEY")
+        if header:
+            return header.strip()
+        auth = authentication.get_authorization_header(request).decode("latin-1").split()
+        if len(auth) == 2 and auth[0].lower() == "bearer":
+            return auth[1]
+        return None
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="qcos"'
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "qcos.api.authentication.ApiKeyAuthentication"
+    name = ["ApiKeyHeader", "BearerKey"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            {"type": "http", "scheme": "bearer"},
+        ]

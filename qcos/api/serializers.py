@@ -1,0 +1,112 @@
+"""Input parsing and output shapes for the v2.1 API (the Ledger seed's job body)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from qcos.jobs.models import QuantumJob
+from qcos.jobs.states import JobStatus, Priority
+
+MAX_TAGS = 50
+
+
+class LedgerInput(serializers.Serializer):
+    enabled = serializers.BooleanField(default=True)
+    tenant_id = serializers.CharField(required=False, max_length=63)
+    project = serializers.CharField(required=False, max_length=63)
+    tags = serializers.DictField(child=serializers.CharField(max_length=256, allow_blank=True), required=False)
+
+    def validate_tags(self, tags: dict[str, str]) -> dict[str, str]:
+        if len(tags) > MAX_TAGS:
+            raise serializers.ValidationError(f"at most {MAX_TAGS} tags")
+        for key in tags:
+            if not key or len(key) > 64 or "=" in key or "," in key:
+                raise serializers.ValidationError(f"invalid tag key {key!r} (1-64 characters, no '=' or ',')")
+        return tags
+
+
+class JobSubmitInput(serializers.Serializer):
+    """Only types are checked here; the service decides what is acceptable (and its error codes)."""
+
+    circuit = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    backend = serializers.CharField(max_length=64)
+    shots = serializers.IntegerField(default=1024)
+    priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.STANDARD)
+    ledger = LedgerInput(required=False)
+
+
+class TimingsOutput(serializers.Serializer):
+    submitted_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    queue_ms = serializers.FloatField(allow_null=True, help_text="Submitted → started (last attempt).")
+    execution_ms = serializers.FloatField(allow_null=True, help_text="As reported by the backend.")
+    execution_ms_source = serializers.CharField(allow_null=True)
+    total_ms = serializers.FloatField(allow_null=True, help_text="Submitted → completed.")
+
+
+class JobErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobOutput(serializers.Serializer):
+    job_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    tenant_id = serializers.CharField()
+    project = serializers.CharField()
+    backend = serializers.CharField()
+    shots = serializers.IntegerField()
+    priority = serializers.ChoiceField(choices=Priority.choices)
+    tags = serializers.DictField(child=serializers.CharField())
+    ledger_enabled = serializers.BooleanField()
+    circuit_hash = serializers.CharField()
+    num_qubits = serializers.IntegerField()
+    depth = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
+    attempts = serializers.IntegerField()
+    error = JobErrorOutput(allow_null=True)
+    timings = TimingsOutput()
+
+    def to_representation(self, job: QuantumJob) -> dict[str, Any]:
+        return job_representation(job)
+
+
+def _ms(start, end) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() * 1000.0, 3)
+
+
+def job_representation(job: QuantumJob) -> dict[str, Any]:
+    result = getattr(job, "result", None) if job.status == JobStatus.COMPLETED else None
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "tenant_id": job.tenant.slug,
+        "project": job.project.slug,
+        "backend": job.backend,
+        "shots": job.shots,
+        "priority": job.priority,
+        "tags": job.tags,
+        "ledger_enabled": job.ledger_enabled,
+        "circuit_hash": job.circuit_hash,
+        "num_qubits": job.num_qubits,
+        "depth": job.depth,
+        "counts": result.counts if result else None,
+        "attempts": job.attempts,
+        "error": {"code": job.error_code, "message": job.error_message}
+        if job.status == JobStatus.FAILED
+        else None,
+        "timings": {
+            "submitted_at": job.submitted_at.isoformat().replace("+00:00", "Z"),
+            "started_at": job.started_at.isoformat().replace("+00:00", "Z") if job.started_at else None,
+            "completed_at": job.completed_at.isoformat().replace("+00:00", "Z") if job.completed_at else None,
+            "queue_ms": _ms(job.submitted_at, job.started_at),
+            "execution_ms": round(result.execution_ms, 3) if result else None,
+            "execution_ms_source": result.execution_ms_source if result else None,
+            "total_ms": _ms(job.submitted_at, job.completed_at),
+        },
+    }

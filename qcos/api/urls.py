@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("jobs", views.JobListCreateView.as_view(), name="jobs"),
+    path("jobs/<str:job_id>", views.JobDetailView.as_view(), name="job-detail"),
+    path("jobs/<str:job_id>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
+]

@@ -1,0 +1,378 @@
+"""Writes for the job lifecycle. Every state change is a conditional UPDATE that must match
+exactly one row, so duplicate deliveries, stale workers and concurrent requests cannot both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from qcos.errors import (
+    CircuitTooLarge,
+    IdempotencyConflict,
+    InvalidCircuit,
+    InvalidShots,
+    JobNotCancellable,
+    TenantMismatch,
+    UnknownBackend,
+    UnknownProject,
+)
+from qcos.tenancy.models import Project
+from qcos.tenancy.principal import Principal
+from qcos.tenancy.roles import Capability
+from workers.providers.base import BackendSpec, ExecutionOutcome
+from workers.providers.registry import BACKENDS, get_backend
+
+from . import circuits
+from .models import IdempotencyRecord, JobResult, QuantumJob
+from .states import JobStatus, Priority
+
+logger = logging.getLogger(__name__)
+
+CLIFFORD_GATES = frozenset(
+    {"id", "x", "y", "z", "h", "s", "sdg", "sx", "sxdg", "cx", "cy", "cz", "swap", "measure", "barrier", "reset"}
+)
+
+
+def _config() -> dict[str, Any]:
+    return settings.QCOS
+
+
+# --- submission ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidatedCircuit:
+    text: str
+    hash: str
+    summary: circuits.CircuitSummary
+
+
+def circuit_validate(*, text: str, backend: BackendSpec) -> ValidatedCircuit:
+    """Parse and check a circuit against the documented limits and the backend's capacity."""
+    limits = _config()
+    size = len(text.encode("utf-8"))
+    if not text.strip():
+        raise InvalidCircuit("the circuit is empty", details={"line": 1, "column": 1})
+    if size > limits["MAX_CIRCUIT_BYTES"]:
+        raise CircuitTooLarge(
+            f"the circuit text is {size} bytes; the limit is {limits['MAX_CIRCUIT_BYTES']}",
+            details={"bytes": size, "limit": limits["MAX_CIRCUIT_BYTES"]},
+        )
+    try:
+        parsed = circuits.parse_circuit(text)
+    except circuits.CircuitError as exc:
+        raise InvalidCircuit(str(exc), details={"line": exc.line, "column": exc.column}) from None
+    summary = circuits.summarize(parsed, circuits.qasm_version(text))
+    if summary.size > limits["MAX_CIRCUIT_OPERATIONS"]:
+        raise CircuitTooLarge(
+            f"the circuit has {summary.size} operations; the limit is {limits['MAX_CIRCUIT_OPERATIONS']}",
+            details={"operations": summary.size, "limit": limits["MAX_CIRCUIT_OPERATIONS"]},
+        )
+    clifford = set(summary.ops) <= CLIFFORD_GATES
+    qubit_limit = backend.max_qubits_clifford if clifford else backend.max_qubits
+    if summary.num_qubits > qubit_limit:
+        kind = "Clifford circuits" if clifford else "non-Clifford circuits"
+        raise CircuitTooLarge(
+            f"{backend.name} accepts at most {qubit_limit} qubits for {kind}; "
+            f"the circuit has {summary.num_qubits}",
+            details={"qubits": summary.num_qubits, "limit": qubit_limit, "backend": backend.name},
+        )
+    if summary.ops.get("measure", 0) == 0:
+        raise InvalidCircuit("the circuit measures nothing, so it would return no counts")
+    return ValidatedCircuit(text=text, hash=circuits.circuit_hash(text), summary=summary)
+
+
+def _resolve_project(*, principal: Principal, tenant_slug: str | None, project_slug: str | None) -> Project:
+    if tenant_slug and tenant_slug != principal.tenant.slug:
+        raise TenantMismatch(
+            f"this API key belongs to tenant {principal.tenant.slug!r}; it cannot act for {tenant_slug!r}",
+            details={"tenant_id": tenant_slug},
+        )
+    slug = project_slug or "default"
+    project = Project.objects.filter(tenant=principal.tenant, slug=slug).first()
+    if project is None:
+        raise UnknownProject(
+            f"tenant {principal.tenant.slug!r} has no project {slug!r}", details={"project": slug}
+        )
+    return project
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: QuantumJob
+    response_status: int
+    response_body: dict[str, Any]
+    replayed: bool
+
+
+def job_submit(
+    *,
+    principal: Principal,
+    circuit: str,
+    backend: str,
+    shots: int,
+    priority: str = Priority.STANDARD,
+    tenant_slug: str | None = None,
+    project_slug: str | None = None,
+    tags: dict[str, str] | None = None,
+    ledger_enabled: bool = True,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    render: Callable[[QuantumJob], dict[str, Any]],
+) -> Submission:
+    """Validate, persist and enqueue a job. Nothing is written unless everything is valid.
+
+    ``render`` turns the new job into the response body; with an ``idempotency_key`` that body is
+    stored with the job, in the same transaction, and replayed for a repeat of the same request.
+    """
+    principal.require(Capability.SUBMIT_JOB)
+    replay = _idempotent_replay(principal, idempotency_key, fingerprint)
+    if replay is not None:
+        return replay
+    spec = get_backend(backend)
+    if spec is None:
+        raise UnknownBackend(
+            f"unknown backend {backend!r}", details={"backend": backend, "available": sorted(BACKENDS)}
+        )
+    if not 1 <= shots <= _config()["MAX_SHOTS"]:
+        raise InvalidShots(
+            f"shots must be between 1 and {_config()['MAX_SHOTS']}", details={"shots": shots}
+        )
+    project = _resolve_project(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
+    validated = circuit_validate(text=circuit, backend=spec)
+    summary = validated.summary
+    try:
+        with transaction.atomic():
+            job = QuantumJob.objects.create(
+                tenant=principal.tenant,
+                project=project,
+                submitted_by=principal.user,
+                api_key=principal.api_key,
+                backend=spec.name,
+                provider=spec.provider,
+                shots=shots,
+                priority=priority,
+                tags=tags or {},
+                ledger_enabled=ledger_enabled,
+                circuit=validated.text,
+                circuit_hash=validated.hash,
+                qasm_version=summary.qasm_version,
+                num_qubits=summary.num_qubits,
+                num_clbits=summary.num_clbits,
+                depth=summary.depth,
+                gate_counts=summary.ops,
+                status=JobStatus.QUEUED,
+                enqueued_at=timezone.now(),
+            )
+            body = render(job)
+            if idempotency_key:
+                IdempotencyRecord.objects.create(
+                    tenant=principal.tenant,
+                    user=principal.user,
+                    key=idempotency_key,
+                    fingerprint=fingerprint or "",
+                    job=job,
+                    response_status=202,
+                    response_body=body,
+                )
+            transaction.on_commit(lambda: _enqueue(job.id, spec.queue))
+    except IntegrityError:
+        # Two requests raced with the same Idempotency-Key: the other one committed first.
+        replay = _idempotent_replay(principal, idempotency_key, fingerprint)
+        if replay is None:
+            raise
+        return replay
+    return Submission(job=job, response_status=202, response_body=body, replayed=False)
+
+
+def _idempotent_replay(principal: Principal, key: str | None, fingerprint: str | None) -> Submission | None:
+    if not key:
+        return None
+    record = (
+        IdempotencyRecord.objects.select_related("job")
+        .filter(tenant=principal.tenant, user=principal.user, key=key)
+        .first()
+    )
+    if record is None:
+        return None
+    if record.fingerprint != (fingerprint or ""):
+        raise IdempotencyConflict(
+            "this Idempotency-Key was used with a different request body",
+            details={"idempotency_key": key, "job_id": record.job_id},
+        )
+    return Submission(
+        job=record.job, response_status=record.response_status, response_body=record.response_body, replayed=True
+    )
+
+
+def _enqueue(job_id: str, queue: str) -> None:
+    """Wake a worker. Failure is logged, not raised: the job is committed and the reconciler
+    enqueues QUEUED jobs again once the broker is back (REFERENCE.md §4)."""
+    from workers.tasks import run_job
+
+    try:
+        run_job.apply_async(args=[job_id], queue=queue, retry=False)
+    except Exception:
+        logger.warning("could not enqueue %s; the reconciler will retry", job_id, exc_info=True)
+
+
+def job_enqueue(*, job: QuantumJob) -> None:
+    spec = get_backend(job.backend)
+    _enqueue(job.id, spec.queue if spec else "jobs.local")
+
+
+# --- cancellation --------------------------------------------------------------------------------
+
+
+def job_cancel(*, principal: Principal, job: QuantumJob) -> QuantumJob:
+    """Cancel a job that has not started. The submitter or a tenant admin may cancel."""
+    if job.submitted_by_id != principal.user.pk:
+        principal.require(Capability.CANCEL_ANY_JOB)
+    changed = QuantumJob.objects.filter(
+        pk=job.pk, status__in=[JobStatus.PENDING_APPROVAL, JobStatus.QUEUED]
+    ).update(status=JobStatus.CANCELLED, completed_at=timezone.now(), lease_expires_at=None)
+    job.refresh_from_db()
+    if not changed:
+        raise JobNotCancellable(
+            f"job {job.id} is {job.status}; only PENDING_APPROVAL or QUEUED jobs can be cancelled",
+            details={"job_id": job.id, "status": job.status},
+        )
+    return job
+
+
+# --- execution (called by workers) ---------------------------------------------------------------
+
+
+def job_claim(*, job_id: str, worker: str) -> QuantumJob | None:
+    """Take a QUEUED job for execution. None when another delivery or worker already has it, it
+    is no longer QUEUED, or it has used up its attempts (the reconciler then fails it)."""
+    now = timezone.now()
+    lease = timedelta(seconds=_config()["JOB_LEASE_SECONDS"])
+    claimed = QuantumJob.objects.filter(
+        pk=job_id, status=JobStatus.QUEUED, attempts__lt=_config()["JOB_MAX_ATTEMPTS"]
+    ).update(
+        status=JobStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        claimed_by=worker,
+        lease_expires_at=now + lease,
+        started_at=now,
+        updated_at=now,
+    )
+    if not claimed:
+        return None
+    return QuantumJob.objects.get(pk=job_id)
+
+
+def job_heartbeat(*, job_id: str, attempt: int) -> bool:
+    """Extend the lease of the attempt a worker holds; False when it has lost the job."""
+    lease = timedelta(seconds=_config()["JOB_LEASE_SECONDS"])
+    return bool(
+        QuantumJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt).update(
+            lease_expires_at=timezone.now() + lease
+        )
+    )
+
+
+def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutcome) -> bool:
+    """Store the result of ``attempt``; False (and nothing written) if that attempt lost the job."""
+    now = timezone.now()
+    with transaction.atomic():
+        won = QuantumJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt).update(
+            status=JobStatus.COMPLETED, completed_at=now, lease_expires_at=None, updated_at=now
+        )
+        if not won:
+            return False
+        JobResult.objects.create(
+            job_id=job_id,
+            attempt=attempt,
+            counts=outcome.counts,
+            execution_ms=outcome.execution_ms,
+            execution_ms_source=outcome.execution_ms_source,
+            backend_version=outcome.backend_version,
+            worker=worker,
+            metadata=outcome.metadata,
+        )
+    return True
+
+
+def job_fail(*, job_id: str, attempt: int, code: str, message: str, transient: bool) -> str | None:
+    """Record a failed attempt: back to QUEUED if it may succeed later and attempts remain, else
+    FAILED. Returns the new status, or None when the attempt had already lost the job."""
+    now = timezone.now()
+    running = QuantumJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt)
+    if transient:
+        requeued = running.filter(attempts__lt=_config()["JOB_MAX_ATTEMPTS"]).update(
+            status=JobStatus.QUEUED, lease_expires_at=None, enqueued_at=now, error_code=code,
+            error_message=message, updated_at=now,
+        )
+        if requeued:
+            transaction.on_commit(lambda: job_enqueue(job=QuantumJob.objects.get(pk=job_id)))
+            return JobStatus.QUEUED
+    failed = running.update(
+        status=JobStatus.FAILED, completed_at=now, lease_expires_at=None, error_code=code,
+        error_message=message, updated_at=now,
+    )
+    return JobStatus.FAILED if failed else None
+
+
+# --- reconciliation (periodic) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    requeued_expired: int
+    reenqueued_stale: int
+    failed_exhausted: int
+
+
+def jobs_reconcile() -> Reconciliation:
+    """Recover jobs the broker or a worker lost.
+
+    * RUNNING past its lease (the worker died): back to QUEUED and enqueued, or FAILED when its
+      attempts are used up.
+    * QUEUED and not picked up for ``REQUEUE_AFTER_SECONDS`` (the message was lost: a crash between
+      commit and publish, or the broker was down): enqueued again. Duplicates are harmless, the
+      claim lets one through.
+    """
+    config = _config()
+    now = timezone.now()
+    max_attempts = config["JOB_MAX_ATTEMPTS"]
+    expired = QuantumJob.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+    failed = expired.filter(attempts__gte=max_attempts).update(
+        status=JobStatus.FAILED,
+        completed_at=now,
+        lease_expires_at=None,
+        error_code="ATTEMPTS_EXHAUSTED",
+        error_message=f"the worker running this job was lost {max_attempts} times (lease expired)",
+        updated_at=now,
+    )
+    requeue_ids = list(expired.filter(attempts__lt=max_attempts).values_list("pk", flat=True)[:1000])
+    requeued = QuantumJob.objects.filter(
+        pk__in=requeue_ids, status=JobStatus.RUNNING, lease_expires_at__lt=now
+    ).update(status=JobStatus.QUEUED, lease_expires_at=None, enqueued_at=now, updated_at=now)
+    stale_before = now - timedelta(seconds=config["REQUEUE_AFTER_SECONDS"])
+    stale = QuantumJob.objects.filter(
+        Q(enqueued_at__lt=stale_before) | Q(enqueued_at__isnull=True), status=JobStatus.QUEUED
+    )
+    stale_ids = list(stale.values_list("pk", flat=True)[:1000])
+    QuantumJob.objects.filter(pk__in=stale_ids).update(enqueued_at=now)
+    for job in QuantumJob.objects.filter(pk__in=set(requeue_ids) | set(stale_ids), status=JobStatus.QUEUED):
+        job_enqueue(job=job)
+    if failed or requeued or stale_ids:
+        logger.info("reconciled jobs: %d requeued, %d re-enqueued, %d failed", requeued, len(stale_ids), failed)
+    return Reconciliation(requeued_expired=requeued, reenqueued_stale=len(stale_ids), failed_exhausted=failed)

@@ -1,0 +1,212 @@
+"""QCOS settings, read from the environment with django-environ.
+
+Two shapes of deployment share this file:
+
+* the embedded default (no ``DATABASE_URL``, no ``CELERY_BROKER_URL``): SQLite under ``var/``,
+  Celery tasks executed in-process, the local qiskit-aer simulator;
+* production: ``DATABASE_URL`` on PostgreSQL and ``CELERY_BROKER_URL`` on Redis, with jobs
+  executed by ``celery -A qcos worker`` processes.
+
+Every secret can also be given as a file: ``SECRET_KEY_FILE=/run/secrets/key`` (Docker/K8s style).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("QCOS_VAR_DIR", BASE_DIR / "var"))
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+
+def _secret(name: str, default: str | None = None) -> str | None:
+    """A secret from ``NAME`` or from the file named by ``NAME_FILE``."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return env.str(name, default=default)
+
+
+DEBUG = env.bool("DEBUG", default=False)
+# The embedded default gets a stable development key; production must set its own, and the
+# system check qcos.E001 refuses the development key when DEBUG is off.
+DEV_SECRET_KEY = "qcos-insecure-development-key-do-not-use-in-production"
+SECRET_KEY = _secret("SECRET_KEY", DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "qcos.apps.QcosConfig",
+    "qcos.tenancy",
+    "qcos.jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "qcos.urls"
+WSGI_APPLICATION = "qcos.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'qcos.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Jobs are written by the request thread and the lease heartbeat thread: wait, don't fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"qiskit": {"level": "WARNING"}, "stevedore": {"level": "WARNING"}},
+}
+
+# --- Security (production values when DEBUG is off; `check --deploy` is clean with them) ----------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Health checks and the local test server speak plain HTTP behind the proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- REST API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["qcos.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "qcos.api.pagination.JobPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "qcos.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "QCOS API",
+    "DESCRIPTION": "Governance layer for quantum computing jobs: costed, budgeted, approved, audited.",
+    "VERSION": "2.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Celery (REFERENCE.md §4: at-least-once, nothing lost) ----------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+# No broker configured → the embedded default: tasks run in-process, right after commit.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not the broker
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("QCOS_TASK_SOFT_TIME_LIMIT", default=1800)
+CELERY_TASK_TIME_LIMIT = env.int("QCOS_TASK_TIME_LIMIT", default=1860)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Above the hard time limit, so a running job is never redelivered while it still runs.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 1860),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+# Submissions must not hang when the broker is down: fail fast, the reconciler re-enqueues.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_TASK_DEFAULT_QUEUE = "qcos"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-jobs": {
+        "task": "workers.tasks.reconcile_jobs",
+        "schedule": env.float("QCOS_RECONCILE_INTERVAL", default=30.0),
+        "options": {"queue": "maintenance", "expires": 60},
+    },
+}
+
+# --- QCOS -----------------------------------------------------------------------------------------
+QCOS = {
+    # A RUNNING job whose lease is not renewed for this long is taken to be lost and re-queued.
+    "JOB_LEASE_SECONDS": env.float("QCOS_JOB_LEASE_SECONDS", default=60.0),
+    # A QUEUED job not started after this long is enqueued again (the broker may have lost it).
+    "REQUEUE_AFTER_SECONDS": env.float("QCOS_REQUEUE_AFTER_SECONDS", default=120.0),
+    "JOB_MAX_ATTEMPTS": env.int("QCOS_JOB_MAX_ATTEMPTS", default=3),
+    "MAX_SHOTS": 100_000,
+    "MAX_CIRCUIT_BYTES": env.int("QCOS_MAX_CIRCUIT_BYTES", default=256 * 1024),
+    "MAX_CIRCUIT_OPERATIONS": env.int("QCOS_MAX_CIRCUIT_OPERATIONS", default=50_000),
+    # Key `last_used_at` is written at most this often, so authentication is not a write per request.
+    "API_KEY_TOUCH_SECONDS": env.float("QCOS_API_KEY_TOUCH_SECONDS", default=60.0),
+}

@@ -1,0 +1,25 @@
+"""Reads for tenancy."""
+
+from __future__ import annotations
+
+from .keys import matches, parse_prefix
+from .models import ApiKey, Membership
+
+
+def api_key_lookup(*, plaintext: str) -> ApiKey | None:
+    """The active key matching ``plaintext``, with its tenant and user loaded; None otherwise."""
+    prefix = parse_prefix(plaintext)
+    if prefix is None:
+        return None
+    api_key = (
+        ApiKey.objects.select_related("tenant", "user")
+        .filter(prefix=prefix, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if api_key is None or not matches(plaintext, api_key.key_hash):
+        return None
+    return api_key
+
+
+def roles_of(*, user, tenant) -> frozenset[str]:
+    return frozenset(Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True))

@@ -1,0 +1,1 @@
+"""Celery tasks (thin) and provider adapters behind one interface."""

@@ -1,0 +1,36 @@
+"""Celery tasks: thin wrappers that take ids and call services (STYLE.md §3)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import close_old_connections
+
+from qcos.jobs import services
+
+from . import execution
+
+
+def _fresh_connections(task) -> None:
+    # A worker process outlives many tasks: drop connections that broke or aged out meanwhile.
+    # Never in eager mode, where the caller's connection (maybe inside a transaction) is in use.
+    if not task.request.is_eager:
+        close_old_connections()
+
+
+@shared_task(
+    bind=True, name="workers.tasks.run_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def run_job(self, job_id: str) -> str | None:
+    _fresh_connections(self)
+    return execution.job_execute(job_id=job_id)
+
+
+@shared_task(bind=True, name="workers.tasks.reconcile_jobs", ignore_result=True)
+def reconcile_jobs(self) -> dict[str, int]:
+    _fresh_connections(self)
+    outcome = services.jobs_reconcile()
+    return {
+        "requeued_expired": outcome.requeued_expired,
+        "reenqueued_stale": outcome.reenqueued_stale,
+        "failed_exhausted": outcome.failed_exhausted,
+    }
