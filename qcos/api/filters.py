@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from rest_framework.exceptions import ValidationError
 
 from qcos.jobs.models import QuantumJob
@@ -26,12 +28,13 @@ class JobFilter(django_filters.FilterSet):
         fields = ["status", "project", "backend", "tag", "submitted_after", "submitted_before"]
 
     def filter_tag(self, queryset, name, value):
-        # KeyTextTransform keeps the key a plain string: a key like "a__b" is not a lookup path.
+        # KeyTextTransform keeps the key a plain string (a key like "a__b" is not a lookup path);
+        # the cast makes "=" a text comparison on SQLite too, not a JSON one.
         for i, item in enumerate(self.request.query_params.getlist("tag") if self.request else [value]):
             key, sep, tag_value = item.partition("=")
             if not key:
                 raise ValidationError({"tag": ["use key=value or key"]})
             alias = f"_tag{i}"
-            queryset = queryset.alias(**{alias: KeyTextTransform(key, "tags")})
+            queryset = queryset.alias(**{alias: Cast(KeyTextTransform(key, "tags"), TextField())})
             queryset = queryset.filter(**({alias: tag_value} if sep else {f"{alias}__isnull": False}))
         return queryset

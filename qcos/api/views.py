@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from qcos.jobs import selectors, services
+from qcos.jobs.models import QuantumJob
 from qcos.tenancy.roles import Capability
 
 from .filters import JobFilter
@@ -35,6 +36,8 @@ class JobListCreateView(generics.GenericAPIView):
     filterset_class = JobFilter
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller
+            return QuantumJob.objects.none()
         return selectors.jobs_for(principal=_principal(self.request))
 
     @extend_schema(summary="List the caller's tenant's jobs", responses={200: JobOutput(many=True)})

@@ -1,0 +1,68 @@
+"""OWASP API1: tenant B's key never sees or touches tenant A's objects, on any endpoint/method."""
+
+import pytest
+from django.urls import get_resolver
+
+from qcos.jobs.models import QuantumJob
+from tests.factories import job_body
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Every job-scoped route and method; the last test fails when a route is added but not listed here.
+OBJECT_ROUTES = [
+    ("get", "/api/v2.1/jobs/{job_id}"),
+    ("post", "/api/v2.1/jobs/{job_id}/cancel"),
+]
+
+
+@pytest.fixture
+def alices_job(alice, monkeypatch):
+    # Keep it QUEUED (as if the broker were slow) so that cancel would succeed if it were allowed.
+    monkeypatch.setattr("workers.tasks.run_job.apply_async", lambda *a, **k: None)
+    return alice.client.post("/api/v2.1/jobs", job_body(), format="json").json()["job_id"]
+
+
+@pytest.mark.parametrize(("method", "route"), OBJECT_ROUTES)
+def test_other_tenant_gets_not_found_and_changes_nothing(carol, alices_job, method, route):
+    before = QuantumJob.objects.values().get(pk=alices_job)
+    response = getattr(carol.client, method)(route.format(job_id=alices_job), format="json")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+    # The id the caller sent is echoed; nothing of the job itself is.
+    assert before["circuit_hash"] not in response.content.decode()
+    assert "research-alpha" not in response.content.decode()
+    assert QuantumJob.objects.values().get(pk=alices_job) == before
+
+
+def test_other_tenant_never_sees_jobs_in_lists_or_counts(alice, carol, alices_job):
+    carol.client.post("/api/v2.1/jobs", job_body(ledger={"tenant_id": "research-beta"}), format="json")
+    for query in ("", "?status=QUEUED", "?tag=experiment=bell", "?project=quantum-ml", "?limit=500"):
+        listing = carol.client.get(f"/api/v2.1/jobs{query}").json()
+        assert alices_job not in str(listing)
+        assert all(job["tenant_id"] == "research-beta" for job in listing["results"])
+    assert carol.client.get("/api/v2.1/jobs").json()["count"] == 1
+    assert alice.client.get("/api/v2.1/jobs").json()["count"] == 1
+
+
+def test_other_tenants_key_cannot_submit_into_it(carol):
+    response = carol.client.post("/api/v2.1/jobs", job_body(), format="json")  # names research-alpha
+    assert response.status_code == 403 and response.json()["error"]["code"] == "TENANT_MISMATCH"
+    assert QuantumJob.objects.count() == 0
+
+
+def test_not_found_is_identical_for_missing_and_foreign_jobs(carol, alices_job):
+    foreign = carol.client.get(f"/api/v2.1/jobs/{alices_job}").json()
+    missing = carol.client.get("/api/v2.1/jobs/job-000000000000000000000000").json()
+    assert foreign["error"]["code"] == missing["error"]["code"] == "NOT_FOUND"
+    assert foreign["error"]["message"].replace(alices_job, "X") == missing["error"]["message"].replace(
+        "job-000000000000000000000000", "X"
+    )
+
+
+def test_every_object_route_is_in_the_matrix():
+    routes = set()
+    for pattern in get_resolver().url_patterns:
+        if str(pattern.pattern) == "api/v2.1/":
+            routes |= {f"/api/v2.1/{p.pattern}" for p in pattern.url_patterns if "<" in str(p.pattern)}
+    listed = {route.replace("{job_id}", "<str:job_id>") for _, route in OBJECT_ROUTES}
+    assert routes == listed

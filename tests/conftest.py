@@ -1,0 +1,73 @@
+"""Shared fixtures: the named cast (alice the researcher, bob the approver, carol of another
+tenant, vera the viewer) and an API client per person.
+
+Under ``CI=true`` the suite must run on PostgreSQL and integration tests must not skip.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+def pytest_configure(config):
+    if os.environ.get("CI", "").lower() == "true":
+        from django.conf import settings
+
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if "postgresql" not in engine:
+            raise pytest.UsageError(f"CI=true needs DATABASE_URL on PostgreSQL; got {engine}")
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    # Tests speak plain HTTP to the test client and the live server.
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@dataclass
+class Actor:
+    user: object
+    tenant: object
+    key: str
+    client: APIClient
+
+
+def _actor(tenant_slug: str, email: str, role: str, project: str = "quantum-ml") -> Actor:
+    from qcos.tenancy import services
+
+    tenant, _ = services.tenant_get_or_create(slug=tenant_slug)
+    services.project_get_or_create(tenant=tenant, slug=project)
+    user, _ = services.user_get_or_create(email=email)
+    services.membership_set(tenant=tenant, user=user, role=role)
+    issued = services.api_key_create(tenant=tenant, user=user)
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=issued.plaintext)
+    return Actor(user=user, tenant=tenant, key=issued.plaintext, client=client)
+
+
+@pytest.fixture
+def alice(db) -> Actor:
+    return _actor("research-alpha", "alice@alpha.example", "researcher")
+
+
+@pytest.fixture
+def bob(db) -> Actor:
+    return _actor("research-alpha", "bob@alpha.example", "approver")
+
+
+@pytest.fixture
+def vera(db) -> Actor:
+    return _actor("research-alpha", "vera@alpha.example", "viewer")
+
+
+@pytest.fixture
+def adam(db) -> Actor:
+    return _actor("research-alpha", "adam@alpha.example", "admin")
+
+
+@pytest.fixture
+def carol(db) -> Actor:
+    return _actor("research-beta", "carol@beta.example", "researcher")
