@@ -9,3 +9,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qcos.settings")
 app = Celery("qcos")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
+
+
+def _install_worker_steps() -> None:
+    from workers.leases import LeaseRenewal
+
+    app.steps["worker"].add(LeaseRenewal)
+
+
+_install_worker_steps()

@@ -183,6 +183,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 1860),
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    # Publishing gives up after one quick retry (a submit must not hang on a dead broker; the
+    # reconciler re-enqueues). The worker's own reconnect loop is governed separately.
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
 }
 # Submissions must not hang when the broker is down: fail fast, the reconciler re-enqueues.
 CELERY_TASK_PUBLISH_RETRY = False

@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 
 import pytest
-from rest_framework.test import APIClient
 
 def pytest_configure(config):
     if os.environ.get("CI", "").lower() == "true":
@@ -21,21 +20,17 @@ def pytest_configure(config):
             raise pytest.UsageError(f"CI=true needs DATABASE_URL on PostgreSQL; got {engine}")
 
 
-@pytest.fixture(autouse=True)
-def _plain_http(settings):
-    # Tests speak plain HTTP to the test client and the live server.
-    settings.SECURE_SSL_REDIRECT = False
-
-
 @dataclass
 class Actor:
     user: object
     tenant: object
     key: str
-    client: APIClient
+    client: object
 
 
 def _actor(tenant_slug: str, email: str, role: str, project: str = "quantum-ml") -> Actor:
+    from rest_framework.test import APIClient
+
     from qcos.tenancy import services
 
     tenant, _ = services.tenant_get_or_create(slug=tenant_slug)

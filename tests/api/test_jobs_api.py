@@ -148,8 +148,7 @@ def test_list_filters_and_paginates(alice):
 def test_cancel_a_queued_job_and_refuse_a_finished_one(alice, adam, vera, monkeypatch):
     completed = submit(alice).json()["job_id"]
     assert_error(alice.client.post(f"/api/v2.1/jobs/{completed}/cancel"), 409, "JOB_NOT_CANCELLABLE")
-    # The broker is unreachable: the job is committed and stays QUEUED.
-    monkeypatch.setattr("workers.tasks.run_job.apply_async", broken_broker)
+    monkeypatch.setattr("qcos.jobs.services._enqueue", lost_message)
     queued = submit(alice).json()["job_id"]
     assert alice.client.get(f"/api/v2.1/jobs/{queued}").json()["status"] == "QUEUED"
     assert_error(vera.client.post(f"/api/v2.1/jobs/{queued}/cancel"), 403, "PERMISSION_DENIED")
@@ -159,13 +158,13 @@ def test_cancel_a_queued_job_and_refuse_a_finished_one(alice, adam, vera, monkey
 
 
 def test_the_submitter_may_cancel_their_own_job(alice, monkeypatch):
-    monkeypatch.setattr("workers.tasks.run_job.apply_async", broken_broker)
+    monkeypatch.setattr("qcos.jobs.services._enqueue", lost_message)
     queued = submit(alice).json()["job_id"]
     assert alice.client.post(f"/api/v2.1/jobs/{queued}/cancel").json()["status"] == "CANCELLED"
 
 
-def broken_broker(*args, **kwargs):
-    raise ConnectionError("broker down")
+def lost_message(job_id, queue):
+    """The wake-up message never reaches a worker (the broker was down): the job stays QUEUED."""
 
 
 def test_unknown_job_is_not_found(alice):

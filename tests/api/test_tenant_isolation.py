@@ -18,7 +18,7 @@ OBJECT_ROUTES = [
 @pytest.fixture
 def alices_job(alice, monkeypatch):
     # Keep it QUEUED (as if the broker were slow) so that cancel would succeed if it were allowed.
-    monkeypatch.setattr("workers.tasks.run_job.apply_async", lambda *a, **k: None)
+    monkeypatch.setattr("qcos.jobs.services._enqueue", lambda job_id, queue: None)
     return alice.client.post("/api/v2.1/jobs", job_body(), format="json").json()["job_id"]
 
 

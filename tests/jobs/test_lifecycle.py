@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def queued(alice, monkeypatch):
     """A committed QUEUED job whose wake-up message never arrives (we deliver by hand)."""
-    monkeypatch.setattr("workers.tasks.run_job.apply_async", lambda *a, **k: None)
+    monkeypatch.setattr("qcos.jobs.services._enqueue", lambda job_id, queue: None)
     principal = Principal(user=alice.user, tenant=alice.tenant, roles=frozenset({"researcher"}))
     from tests.factories import BELL_QASM3
 
@@ -86,7 +86,7 @@ def test_a_live_lease_is_left_alone(queued):
 
 def test_stale_queued_jobs_are_enqueued_again(queued, settings, monkeypatch):
     sent = []
-    monkeypatch.setattr("workers.tasks.run_job.apply_async", lambda args, **kw: sent.append(args[0]))
+    monkeypatch.setattr("qcos.jobs.services._enqueue", lambda job_id, queue: sent.append(job_id))
     assert services.jobs_reconcile().reenqueued_stale == 0  # just submitted: not stale yet
     QuantumJob.objects.filter(pk=queued.id).update(enqueued_at=timezone.now() - timedelta(hours=1))
     assert services.jobs_reconcile().reenqueued_stale == 1

@@ -9,7 +9,10 @@ import pytest
 
 from qcos_sdk.cli import main
 
-BELL = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n'
+BELL = (
+    "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\n"
+    "h q[0];\ncx q[0],q[1];\nmeasure q -> c;\n"
+)
 
 
 @pytest.fixture()

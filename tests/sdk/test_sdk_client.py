@@ -22,7 +22,10 @@ from qcos_sdk import (
     __version__,
 )
 
-BELL = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n'
+BELL = (
+    "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\n"
+    "h q[0];\ncx q[0],q[1];\nmeasure q -> c;\n"
+)
 
 
 @pytest.fixture()
@@ -213,3 +216,14 @@ def test_pagination_link_to_foreign_host_keeps_configured_origin(client):
     resolved = client._same_origin("http://internal:9000/api/v2.1/jobs?offset=2&limit=2")
     assert resolved == f"{client.base_url}/api/v2.1/jobs?offset=2&limit=2"
     assert client._same_origin("/api/v2.1/jobs?offset=4") == f"{client.base_url}/api/v2.1/jobs?offset=4"
+
+
+def test_poll_interval_starts_small_and_caps_at_one_second(fake_api, client, monkeypatch):
+    fake_api.statuses = ["QUEUED"] * 12 + ["COMPLETED"]
+    delays: list[float] = []
+    monkeypatch.setattr("qcos_sdk.client.time.sleep", delays.append)
+    assert client.execute(BELL, timeout=3600).status == "COMPLETED"
+    assert len(delays) == 13
+    assert delays[0] == pytest.approx(0.05)
+    assert delays == sorted(delays)
+    assert max(delays) == pytest.approx(1.0) and delays[-1] == pytest.approx(1.0)

@@ -1,0 +1,301 @@
+"""``qcos`` command-line interface.
+
+Exit codes are part of the interface so scripts can branch on them:
+0 job COMPLETED (or command succeeded), 1 job ended FAILED/CANCELLED/REJECTED,
+2 usage, validation or API error, 3 timed out waiting (the job keeps running).
+
+New command groups (``qcos ledger ...``, ``qcos bench ...``) plug in by adding
+a ``register(subparsers, common)`` function to ``COMMAND_GROUPS``; each
+subcommand sets ``handler`` to a ``(args) -> int`` function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from ._version import __version__
+from .client import QCOSClient
+from .errors import QCOSError, QCOSTimeoutError
+from .models import Job, JobStatus
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_ERROR = 2
+EXIT_TIMEOUT = 3
+
+Handler = Callable[[argparse.Namespace], int]
+Register = Callable[[Any, argparse.ArgumentParser], None]
+
+
+# ----------------------------------------------------------------- parsing
+def parse_tags(text: str) -> dict[str, str]:
+    """Parse ``k=v,k=v`` into a dict; argparse turns the error into exit 2."""
+    tags: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(
+                f"invalid tag {item.strip()!r} in {text!r}: expected key=value[,key=value...]"
+            )
+        if key in tags:
+            raise argparse.ArgumentTypeError(f"duplicate tag key {key!r} in {text!r}")
+        tags[key] = value
+    return tags
+
+
+def _tag_filter(text: str) -> str:
+    (key, value), *rest = parse_tags(text).items()
+    if rest:
+        raise argparse.ArgumentTypeError(f"--tag takes one key=value, got {text!r}; repeat --tag")
+    return f"{key}={value}"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    # Declared on the top-level parser (default None) and on every subcommand
+    # (default SUPPRESS) so they work before or after the subcommand name
+    # without the subcommand's default clobbering an earlier value.
+    parser.add_argument("--api-key", default=default, help="API key (default: $QCOS_API_KEY)")
+    parser.add_argument("--base-url", default=default, help="server URL (default: $QCOS_BASE_URL)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="no progress indicator")
+
+
+# ----------------------------------------------------------------- output
+def _print_json(data: Any, out: TextIO) -> None:
+    json.dump(data, out, indent=2, sort_keys=True)
+    out.write("\n")
+
+
+def _print_counts(counts: dict[str, int], out: TextIO) -> None:
+    total = sum(counts.values()) or 1
+    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    width = max([len("state")] + [len(state) for state, _ in rows])
+    out.write(f"{'state':<{width}}  {'count':>8}  {'probability':>11}\n")
+    for state, count in rows:
+        out.write(f"{state:<{width}}  {count:>8}  {count / total:>11.4f}\n")
+
+
+def _print_job(job: Job, out: TextIO) -> None:
+    out.write(f"job_id: {job.job_id}\n")
+    out.write(f"status: {job.status}\n")
+    for name in ("backend", "shots", "project", "circuit_hash", "provenance_id", "cost_usd"):
+        value = getattr(job, name)
+        if value is not None:
+            out.write(f"{name}: {value}\n")
+    if job.counts:
+        out.write("\n")
+        _print_counts(job.counts, out)
+
+
+def _job_exit_code(job: Job) -> int:
+    if job.status == JobStatus.COMPLETED or not job.is_terminal:
+        return EXIT_OK
+    reason = f"{job.error.code}: {job.error.message}" if job.error else "no error details"
+    print(f"error: job {job.job_id} ended {job.status}: {reason}", file=sys.stderr)
+    return EXIT_JOB_FAILED
+
+
+class _Progress:
+    """tqdm status line on stderr, only when a human is watching."""
+
+    def __init__(self, quiet: bool) -> None:
+        self._bar = tqdm(
+            total=None, file=sys.stderr, leave=False, desc="submitting",
+            bar_format="{desc} [{elapsed}]",
+            disable=bool(quiet) or not sys.stderr.isatty(),
+        )
+
+    def __call__(self, job: Job) -> None:
+        self._bar.set_description_str(f"{job.job_id} {job.status}")
+        self._bar.update(0)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+# ----------------------------------------------------------------- commands
+def _client(args: argparse.Namespace, **kwargs: Any) -> QCOSClient:
+    return QCOSClient(api_key=args.api_key, base_url=args.base_url, **kwargs)
+
+
+def _read_circuit(path: str) -> str:
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+    except OSError as exc:
+        message = f"cannot read circuit {path!r}: {exc.strerror}"
+        raise QCOSError("CIRCUIT_UNREADABLE", message) from exc
+    if not text.strip():
+        raise QCOSError("CIRCUIT_EMPTY", f"circuit {path!r} is empty")
+    return text
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    circuit = _read_circuit(args.circuit)
+    client = _client(args, ledger_enabled=args.ledger, tenant_id=args.tenant, project=args.project)
+    progress = _Progress(args.quiet)
+    try:
+        job = client.execute(
+            circuit, backend=args.backend, shots=args.shots, tags=args.tags,
+            priority=args.priority, wait=not args.no_wait, timeout=args.timeout,
+            on_progress=progress,
+        )
+    finally:
+        progress.close()
+    if args.json:
+        _print_json(job.raw, sys.stdout)
+    else:
+        _print_job(job, sys.stdout)
+    return _job_exit_code(job)
+
+
+def cmd_jobs_get(args: argparse.Namespace) -> int:
+    job = _client(args).get_job(args.job_id)
+    if args.json:
+        _print_json(job.raw, sys.stdout)
+    else:
+        _print_job(job, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    jobs_iter = _client(args).list_jobs(
+        status=args.status.upper() if args.status else None, project=args.project,
+        backend=args.backend, tag=args.tag or None,
+        submitted_after=args.submitted_after, submitted_before=args.submitted_before,
+        limit=min(args.limit + 1, 100),
+    )
+    # One extra item tells us whether to mention truncation.
+    jobs = list(itertools.islice(jobs_iter, args.limit + 1))
+    more = len(jobs) > args.limit
+    jobs = jobs[: args.limit]
+    if args.json:
+        _print_json([job.raw for job in jobs], sys.stdout)
+    else:
+        header = ("JOB_ID", "STATUS", "BACKEND", "PROJECT", "SHOTS", "SUBMITTED_AT")
+        rows = [header] + [
+            (str(j.job_id), str(j.status), str(j.backend), str(j.project), str(j.shots),
+             str(j.timings.submitted_at if j.timings else "")) for j in jobs
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if more:
+        print(f"(showing the first {args.limit} jobs; raise --limit to see more)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_jobs_cancel(args: argparse.Namespace) -> int:
+    job = _client(args).cancel_job(args.job_id)
+    if args.json:
+        _print_json(job.raw, sys.stdout)
+    else:
+        print(f"{job.job_id} {job.status}")
+    return EXIT_OK
+
+
+def register_execute(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser("execute", parents=[common], help="submit a circuit and wait")
+    p.add_argument("circuit", help="OpenQASM 2/3 file, or - for stdin")
+    p.add_argument("--backend", default="simulator")
+    p.add_argument("--shots", type=_positive_int, default=1024)
+    p.add_argument("--priority", choices=("standard", "priority", "urgent"))
+    p.add_argument("--ledger", action="store_true", help="record the job in the provenance ledger")
+    p.add_argument("--tenant", help="tenant id (default: the API key's tenant)")
+    p.add_argument("--project", help="project (default: the tenant's default project)")
+    p.add_argument("--tags", type=parse_tags, default=None, help="k=v[,k=v...]")
+    p.add_argument("--timeout", type=_positive_float, default=300.0, help="seconds to wait")
+    p.add_argument("--no-wait", action="store_true", help="return right after submission")
+    p.add_argument("--json", action="store_true", help="print the job as one JSON object")
+    p.set_defaults(handler=cmd_execute)
+
+
+def register_jobs(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    jobs = subparsers.add_parser("jobs", help="inspect and manage jobs")
+    sub = jobs.add_subparsers(dest="jobs_command", metavar="{get,list,cancel}", required=True)
+    get = sub.add_parser("get", parents=[common], help="show one job")
+    get.add_argument("job_id")
+    get.add_argument("--json", action="store_true")
+    get.set_defaults(handler=cmd_jobs_get)
+    lst = sub.add_parser("list", parents=[common], help="list jobs, newest first")
+    lst.add_argument("--status")
+    lst.add_argument("--project")
+    lst.add_argument("--backend")
+    lst.add_argument("--tag", action="append", type=_tag_filter, help="k=v (repeatable)")
+    lst.add_argument("--submitted-after", metavar="ISO")
+    lst.add_argument("--submitted-before", metavar="ISO")
+    lst.add_argument("--limit", type=_positive_int, default=50, help="max jobs shown (50)")
+    lst.add_argument("--json", action="store_true", help="print one JSON array")
+    lst.set_defaults(handler=cmd_jobs_list)
+    cancel = sub.add_parser("cancel", parents=[common], help="cancel a job")
+    cancel.add_argument("job_id")
+    cancel.add_argument("--json", action="store_true")
+    cancel.set_defaults(handler=cmd_jobs_cancel)
+
+
+COMMAND_GROUPS: list[Register] = [register_execute, register_jobs]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qcos", description="QCOS quantum job governance CLI")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _connection_options(parser, None)
+    common = argparse.ArgumentParser(add_help=False)
+    _connection_options(common, argparse.SUPPRESS)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in COMMAND_GROUPS:
+        register(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``qcos`` script; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage/--help
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except QCOSTimeoutError as exc:
+        print(f"error: {exc.code}: {exc.message}; check later with "
+              f"`qcos jobs get {exc.job_id}`", file=sys.stderr)
+        return EXIT_TIMEOUT
+    except QCOSError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,204 @@
+"""Real parts for integration tests: PostgreSQL (the test database), a private redis-server on a
+free port, real ``celery -A qcos worker`` processes, and the live HTTP server.
+
+The machine's shared Redis is never touched: fault tests stop and restart their own. Under
+``CI=true`` missing PostgreSQL or redis-server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"integration prerequisites missing under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_db(transactional_db):
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        _unavailable("integration tests need DATABASE_URL on PostgreSQL")
+
+
+def _tied_to_this_process() -> None:
+    """preexec_fn: own process group, and SIGTERM when the test process dies (even by a crash),
+    so no worker or redis-server outlives the test run that started it."""
+    import ctypes
+
+    os.setsid()
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server that a test may stop and start again on the same port."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            _unavailable("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_tied_to_this_process,
+        )
+        wait_for(self._pong, 10, message=f"redis on {self.port}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(port=free_port(), workdir=tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    log: Path
+    extra: dict = field(default_factory=dict)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def children(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+# Short leases and intervals so that recovery happens within seconds in tests.
+TEST_WORKER_ENV = {
+    "QCOS_JOB_LEASE_SECONDS": "2",
+    "QCOS_RECONCILE_INTERVAL": "1",
+    "QCOS_REQUEUE_AFTER_SECONDS": "2",
+    "CONN_MAX_AGE": "0",
+}
+
+
+@pytest.fixture
+def start_worker(postgres_db, tmp_path, settings):
+    """Start ``celery -A qcos worker -B`` processes against the test database and a broker."""
+    workers: list[Worker] = []
+    settings.QCOS = {**settings.QCOS, **{"JOB_LEASE_SECONDS": 2.0, "REQUEUE_AFTER_SECONDS": 2.0}}
+
+    def start(broker_url: str, *, concurrency: int = 1, beat: bool = True) -> Worker:
+        index = len(workers)
+        log = tmp_path / f"worker{index}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+        env.update(TEST_WORKER_ENV, DATABASE_URL=database_url(), CELERY_BROKER_URL=broker_url,
+                   CELERY_TASK_ALWAYS_EAGER="false", PYTHONPATH=str(ROOT))
+        cmd = [sys.executable, "-m", "celery", "-A", "qcos", "worker", "--loglevel", "INFO",
+               "--concurrency", str(concurrency), "--pool", "prefork", "-Q", "jobs.local,maintenance",
+               "-n", f"test{index}-{os.getpid()}@%h", "--without-mingle", "--without-gossip"]
+        if beat:
+            cmd += ["-B", "-s", str(tmp_path / f"beat{index}")]
+        # QCOS keeps the root logger (CELERY_WORKER_HIJACK_ROOT_LOGGER=False): the log is stderr.
+        with open(log, "wb") as sink:
+            process = subprocess.Popen(cmd, cwd=ROOT, env=env, preexec_fn=_tied_to_this_process,
+                                       stdout=sink, stderr=subprocess.STDOUT)
+        worker = Worker(process=process, log=log)
+        workers.append(worker)
+        wait_for(lambda: "ready." in worker.text() or process.poll() is not None, 60, 0.2, "worker ready")
+        assert process.poll() is None, worker.text()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def celery_on(settings):
+    """Point this process's Celery app (the web side) at a broker instead of eager execution."""
+    from qcos.celery import app
+
+    def use(broker_url: str) -> None:
+        app.conf.update(broker_url=broker_url, task_always_eager=False)
+        _drop_connections(app)
+
+    yield use
+    app.conf.update(broker_url=settings.CELERY_BROKER_URL, task_always_eager=settings.CELERY_TASK_ALWAYS_EAGER)
+    _drop_connections(app)
+
+
+def _drop_connections(app) -> None:
+    """Forget pooled broker connections (kombu keeps global pools keyed by connection, which even
+    eager mode acquires a producer from)."""
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None

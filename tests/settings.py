@@ -1,0 +1,7 @@
+"""Test settings: production settings, but plain HTTP for the test client and live server
+(SecurityMiddleware reads SECURE_SSL_REDIRECT once, when the live server builds its handler)."""
+
+from qcos.settings import *  # noqa: F403
+
+SECURE_SSL_REDIRECT = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests
