@@ -50,6 +50,7 @@ ROLE_GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "tenancy.change_membership",
         "tenancy.delete_membership",
         "tenancy.view_apikey",
+        "tenancy.add_apikey",
         "tenancy.change_apikey",
         "jobs.view_quantumjob",
         "jobs.change_quantumjob",

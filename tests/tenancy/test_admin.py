@@ -1,0 +1,57 @@
+"""The Django admin as RBAC console: staff see only their tenants' objects."""
+
+import pytest
+from django.test import Client
+
+from qcos.jobs.models import QuantumJob
+from tests.factories import job_body
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def login(actor) -> Client:
+    client = Client()
+    actor.user.refresh_from_db()
+    client.force_login(actor.user)
+    return client
+
+
+def test_an_approver_sees_only_their_tenants_jobs(alice, bob, carol):
+    mine = alice.client.post("/api/v2.1/jobs", job_body(), format="json").json()["job_id"]
+    theirs = carol.client.post(
+        "/api/v2.1/jobs", job_body(ledger={"tenant_id": "research-beta"}), format="json"
+    ).json()["job_id"]
+    page = login(bob).get("/admin/jobs/quantumjob/")
+    assert page.status_code == 200
+    assert mine in page.content.decode() and theirs not in page.content.decode()
+    assert login(bob).get(f"/admin/jobs/quantumjob/{theirs}/change/").status_code in (302, 404)
+
+
+def test_a_researcher_has_no_admin_access(alice):
+    assert login(alice).get("/admin/jobs/quantumjob/").status_code == 302  # to the login page
+
+
+def test_jobs_cannot_be_edited_or_deleted_in_the_admin(alice, adam):
+    job_id = alice.client.post("/api/v2.1/jobs", job_body(), format="json").json()["job_id"]
+    client = login(adam)
+    assert client.post(f"/admin/jobs/quantumjob/{job_id}/delete/", {"post": "yes"}).status_code == 403
+    client.post(f"/admin/jobs/quantumjob/{job_id}/change/", {"status": "CANCELLED"})
+    assert QuantumJob.objects.get(pk=job_id).status == "COMPLETED"
+
+
+def test_an_admin_issues_a_key_in_the_admin_and_it_is_shown_once(adam):
+    from qcos.tenancy.models import ApiKey
+
+    client = login(adam)
+    response = client.post(
+        "/admin/tenancy/apikey/add/",
+        {"tenant": adam.tenant.pk, "user": adam.user.pk, "name": "ci"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    message = next(str(m) for m in response.context["messages"] if "qcos_" in str(m))
+    plaintext = message[message.index("qcos_"):].split()[0]
+    assert ApiKey.objects.get(name="ci").key_hash != plaintext
+    from qcos.tenancy.selectors import api_key_lookup
+
+    assert api_key_lookup(plaintext=plaintext).name == "ci"
