@@ -21,7 +21,8 @@ def check_secret_key(app_configs, **kwargs):
 def check_broker(app_configs, **kwargs):
     db_engine = settings.DATABASES["default"]["ENGINE"]
     messages = []
-    if settings.CELERY_BROKER_URL and "sqlite" in db_engine:
+    has_broker = not settings.CELERY_BROKER_URL.startswith("memory://")
+    if has_broker and "sqlite" in db_engine:
         messages.append(
             Error(
                 "CELERY_BROKER_URL is set but the database is SQLite: worker processes and the web "
@@ -30,7 +31,7 @@ def check_broker(app_configs, **kwargs):
                 id="qcos.E002",
             )
         )
-    if not settings.CELERY_TASK_ALWAYS_EAGER and not settings.CELERY_BROKER_URL:
+    if not settings.CELERY_TASK_ALWAYS_EAGER and not has_broker:
         messages.append(
             Error(
                 "Tasks are not eager but no CELERY_BROKER_URL is set: jobs would never run.",

@@ -164,9 +164,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery (REFERENCE.md §4: at-least-once, nothing lost) ----------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-# No broker configured → the embedded default: tasks run in-process, right after commit.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+_broker = env.str("CELERY_BROKER_URL", default="")
+# No broker configured → the embedded default: tasks run in-process, right after commit (Celery
+# still takes a producer from its pool in eager mode, hence the in-memory transport).
+CELERY_BROKER_URL = _broker or "memory://"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not _broker)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -8,8 +8,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.qcos-installed
 if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements.txt
-  .venv/bin/python -m pip install -q --no-deps -e .
+  echo "Installing QCOS and its dependencies into .venv (log: .venv/install.log)…"
+  {
+    .venv/bin/python -m pip install --upgrade pip &&
+    .venv/bin/python -m pip install -r requirements.txt &&
+    .venv/bin/python -m pip install --no-deps -e .
+  } > .venv/install.log 2>&1 || { tail -40 .venv/install.log >&2; exit 1; }
   touch "$stamp"
 fi

@@ -74,3 +74,8 @@ def test_deploy_check_refuses_the_development_secret_key():
 def test_migrations_match_the_models():
     done = _manage("makemigrations", "--check", "--dry-run", env_overrides={})
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_broker_with_sqlite_is_refused_by_a_system_check():
+    done = _manage("check", env_overrides={"CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": "sqlite:////tmp/x.db"})
+    assert done.returncode != 0 and "qcos.E002" in done.stderr
