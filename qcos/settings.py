@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "qcos.apps.QcosConfig",
     "qcos.tenancy",
     "qcos.jobs",
+    "ledger",
 ]
 
 MIDDLEWARE = [

@@ -20,6 +20,19 @@ def pytest_configure(config):
             raise pytest.UsageError(f"CI=true needs DATABASE_URL on PostgreSQL; got {engine}")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Let pytest-django empty the append-only audit table between tests (see migration 0002)."""
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                name = connection.settings_dict["NAME"]
+                cursor.execute(f'ALTER DATABASE "{name}" SET qcos.audit_truncate_allowed = \'on\'')
+            connection.close()
+
+
 @dataclass
 class Actor:
     user: object

@@ -10,7 +10,8 @@ from rest_framework import authentication, exceptions
 
 from qcos.tenancy.principal import Principal
 from qcos.tenancy.selectors import api_key_lookup, roles_of
-from qcos.tenancy.services import api_key_touch
+from qcos.tenancy.keys import parse_prefix
+from qcos.tenancy.services import api_key_touch, auth_failure_record
 
 logger = logging.getLogger("qcos.auth")
 
@@ -23,19 +24,25 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         if "api_key" in request.query_params or "apikey" in request.query_params:
-            raise exceptions.AuthenticationFailed("API keys are not accepted in the query string")
+            self._fail(request, None, "API keys are not accepted in the query string")
         presented = self._presented_key(request)
         if presented is None:
             return None
         api_key = api_key_lookup(plaintext=presented)
         if api_key is None:
-            logger.warning("failed API authentication from %s", request.META.get("REMOTE_ADDR"))
-            raise exceptions.AuthenticationFailed("invalid or revoked API key")
+            self._fail(request, parse_prefix(presented), "invalid or revoked API key")
         roles = roles_of(user=api_key.user, tenant=api_key.tenant)
         if not roles:
-            raise exceptions.AuthenticationFailed("the key's user is no longer a member of its tenant")
+            self._fail(request, api_key.prefix, "the key's user is no longer a member of its tenant")
         api_key_touch(api_key=api_key, min_interval_seconds=settings.QCOS["API_KEY_TOUCH_SECONDS"])
         return api_key.user, Principal(user=api_key.user, tenant=api_key.tenant, roles=roles, api_key=api_key)
+
+    @staticmethod
+    def _fail(request, prefix: str | None, reason: str):
+        remote = request.META.get("REMOTE_ADDR")
+        logger.warning("failed API authentication from %s: %s", remote, reason)
+        auth_failure_record(presented_prefix=prefix, remote_addr=remote, reason=reason)
+        raise exceptions.AuthenticationFailed(reason)
 
     @staticmethod
     def _presented_key(request) -> str | None:

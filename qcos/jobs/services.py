@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ledger.audit import Outcome, audit_append, system_principal, user_principal
 from qcos.errors import (
     CircuitTooLarge,
     IdempotencyConflict,
@@ -179,6 +180,14 @@ def job_submit(
                 status=JobStatus.QUEUED,
                 enqueued_at=timezone.now(),
             )
+            audit_append(
+                action="JOB_SUBMITTED",
+                principal=user_principal(principal.user, principal.tenant.slug, principal.roles),
+                resource_type="quantum_job",
+                resource_id=job.id,
+                details={"backend": spec.name, "shots": shots, "circuit_hash": validated.hash,
+                         "project": project.slug, "priority": priority, "tags": tags or {}},
+            )
             body = render(job)
             if idempotency_key:
                 IdempotencyRecord.objects.create(
@@ -243,9 +252,12 @@ def job_cancel(*, principal: Principal, job: QuantumJob) -> QuantumJob:
     """Cancel a job that has not started. The submitter or a tenant admin may cancel."""
     if job.submitted_by_id != principal.user.pk:
         principal.require(Capability.CANCEL_ANY_JOB)
-    changed = QuantumJob.objects.filter(
-        pk=job.pk, status__in=[JobStatus.PENDING_APPROVAL, JobStatus.QUEUED]
-    ).update(status=JobStatus.CANCELLED, completed_at=timezone.now(), lease_expires_at=None)
+    with transaction.atomic():
+        changed = QuantumJob.objects.filter(
+            pk=job.pk, status__in=[JobStatus.PENDING_APPROVAL, JobStatus.QUEUED]
+        ).update(status=JobStatus.CANCELLED, completed_at=timezone.now(), lease_expires_at=None)
+        if changed:
+            _audit_job(job, "JOB_CANCELLED", user_principal(principal.user, principal.tenant.slug, principal.roles))
     job.refresh_from_db()
     if not changed:
         raise JobNotCancellable(
@@ -263,19 +275,22 @@ def job_claim(*, job_id: str, worker: str) -> QuantumJob | None:
     is no longer QUEUED, or it has used up its attempts (the reconciler then fails it)."""
     now = timezone.now()
     lease = timedelta(seconds=_config()["JOB_LEASE_SECONDS"])
-    claimed = QuantumJob.objects.filter(
-        pk=job_id, status=JobStatus.QUEUED, attempts__lt=_config()["JOB_MAX_ATTEMPTS"]
-    ).update(
-        status=JobStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        claimed_by=worker,
-        lease_expires_at=now + lease,
-        started_at=now,
-        updated_at=now,
-    )
-    if not claimed:
-        return None
-    return QuantumJob.objects.get(pk=job_id)
+    with transaction.atomic():
+        claimed = QuantumJob.objects.filter(
+            pk=job_id, status=JobStatus.QUEUED, attempts__lt=_config()["JOB_MAX_ATTEMPTS"]
+        ).update(
+            status=JobStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            claimed_by=worker,
+            lease_expires_at=now + lease,
+            started_at=now,
+            updated_at=now,
+        )
+        if not claimed:
+            return None
+        job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
+        _audit_job(job, "JOB_STARTED", _worker_principal(worker, job), {"attempt": job.attempts, "worker": worker})
+    return job
 
 
 def job_heartbeat(*, job_id: str, attempt: int) -> bool:
@@ -297,6 +312,10 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
         )
         if not won:
             return False
+        job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
+        _audit_job(job, "JOB_COMPLETED", _worker_principal(worker, job), {
+            "attempt": attempt, "execution_ms": outcome.execution_ms, "backend_version": outcome.backend_version,
+        })
         JobResult.objects.create(
             job_id=job_id,
             attempt=attempt,
@@ -315,19 +334,27 @@ def job_fail(*, job_id: str, attempt: int, code: str, message: str, transient: b
     FAILED. Returns the new status, or None when the attempt had already lost the job."""
     now = timezone.now()
     running = QuantumJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt)
-    if transient:
-        requeued = running.filter(attempts__lt=_config()["JOB_MAX_ATTEMPTS"]).update(
-            status=JobStatus.QUEUED, lease_expires_at=None, enqueued_at=now, error_code=code,
+    details = {"attempt": attempt, "error_code": code, "error_message": message, "transient": transient}
+    with transaction.atomic():
+        if transient:
+            requeued = running.filter(attempts__lt=_config()["JOB_MAX_ATTEMPTS"]).update(
+                status=JobStatus.QUEUED, lease_expires_at=None, enqueued_at=now, error_code=code,
+                error_message=message, updated_at=now,
+            )
+            if requeued:
+                job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
+                _audit_job(job, "JOB_REQUEUED", _worker_principal(job.claimed_by, job), details, Outcome.FAILURE)
+                transaction.on_commit(lambda: job_enqueue(job=job))
+                return JobStatus.QUEUED
+        failed = running.update(
+            status=JobStatus.FAILED, completed_at=now, lease_expires_at=None, error_code=code,
             error_message=message, updated_at=now,
         )
-        if requeued:
-            transaction.on_commit(lambda: job_enqueue(job=QuantumJob.objects.get(pk=job_id)))
-            return JobStatus.QUEUED
-    failed = running.update(
-        status=JobStatus.FAILED, completed_at=now, lease_expires_at=None, error_code=code,
-        error_message=message, updated_at=now,
-    )
-    return JobStatus.FAILED if failed else None
+        if not failed:
+            return None
+        job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
+        _audit_job(job, "JOB_FAILED", _worker_principal(job.claimed_by, job), details, Outcome.FAILURE)
+    return JobStatus.FAILED
 
 
 # --- reconciliation (periodic) -------------------------------------------------------------------
@@ -338,6 +365,16 @@ class Reconciliation:
     requeued_expired: int
     reenqueued_stale: int
     failed_exhausted: int
+
+
+def _audit_job(job: QuantumJob, action: str, principal: dict[str, Any], details: dict[str, Any] | None = None,
+               outcome: str = Outcome.SUCCESS) -> None:
+    audit_append(action=action, principal=principal, resource_type="quantum_job", resource_id=job.id,
+                 details=details, outcome=outcome, tenant_slug=job.tenant.slug)
+
+
+def _worker_principal(worker: str, job: QuantumJob) -> dict[str, Any]:
+    return {**system_principal("worker", job.tenant.slug), "worker": worker}
 
 
 def jobs_reconcile() -> Reconciliation:
@@ -352,19 +389,32 @@ def jobs_reconcile() -> Reconciliation:
     config = _config()
     now = timezone.now()
     max_attempts = config["JOB_MAX_ATTEMPTS"]
+    reconciler = system_principal("reconciler")
+    failed = requeued = 0
+    requeue_ids: list[str] = []
     expired = QuantumJob.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-    failed = expired.filter(attempts__gte=max_attempts).update(
-        status=JobStatus.FAILED,
-        completed_at=now,
-        lease_expires_at=None,
-        error_code="ATTEMPTS_EXHAUSTED",
-        error_message=f"the worker running this job was lost {max_attempts} times (lease expired)",
-        updated_at=now,
-    )
-    requeue_ids = list(expired.filter(attempts__lt=max_attempts).values_list("pk", flat=True)[:1000])
-    requeued = QuantumJob.objects.filter(
-        pk__in=requeue_ids, status=JobStatus.RUNNING, lease_expires_at__lt=now
-    ).update(status=JobStatus.QUEUED, lease_expires_at=None, enqueued_at=now, updated_at=now)
+    for job in expired.select_related("tenant")[:1000]:
+        # Row by row: each change is conditional (the worker may finish meanwhile) and audited.
+        with transaction.atomic():
+            still_expired = QuantumJob.objects.filter(
+                pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts, lease_expires_at__lt=now
+            )
+            details = {"attempt": job.attempts, "worker": job.claimed_by, "reason": "lease expired"}
+            if job.attempts >= max_attempts:
+                message = f"the worker running this job was lost {max_attempts} times (lease expired)"
+                if still_expired.update(
+                    status=JobStatus.FAILED, completed_at=now, lease_expires_at=None,
+                    error_code="ATTEMPTS_EXHAUSTED", error_message=message, updated_at=now,
+                ):
+                    failed += 1
+                    _audit_job(job, "JOB_FAILED", {**reconciler, "tenant_id": job.tenant.slug},
+                               {**details, "error_code": "ATTEMPTS_EXHAUSTED"}, Outcome.FAILURE)
+            elif still_expired.update(
+                status=JobStatus.QUEUED, lease_expires_at=None, enqueued_at=now, updated_at=now
+            ):
+                requeued += 1
+                requeue_ids.append(job.pk)
+                _audit_job(job, "JOB_REQUEUED", {**reconciler, "tenant_id": job.tenant.slug}, details, Outcome.FAILURE)
     stale_before = now - timedelta(seconds=config["REQUEUE_AFTER_SECONDS"])
     stale = QuantumJob.objects.filter(
         Q(enqueued_at__lt=stale_before) | Q(enqueued_at__isnull=True), status=JobStatus.QUEUED

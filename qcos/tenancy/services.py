@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils import timezone
 
+from ledger.audit import audit_append, system_principal
+
 from . import keys
 from .models import ApiKey, Membership, Project, Tenant
 from .roles import ROLE_GROUP_PERMISSIONS, STAFF_ROLES, Role, group_name
@@ -56,22 +58,42 @@ def user_get_or_create(*, email: str) -> tuple[object, bool]:
     return User.objects.get_or_create(username=email, defaults={"email": email})
 
 
+def _actor(actor: dict | None, tenant: Tenant) -> dict:
+    """Who made a change: the acting user's principal, or the command line when none is given."""
+    return actor or system_principal("cli", tenant.slug)
+
+
+def _user_ref(user) -> dict:
+    return {"user_id": f"user-{user.pk}", "username": user.get_username()}
+
+
 @transaction.atomic
-def membership_set(*, tenant: Tenant, user, role: str) -> Membership:
+def membership_set(*, tenant: Tenant, user, role: str, actor: dict | None = None) -> Membership:
     """Give ``user`` exactly ``role`` in ``tenant`` and keep their Django groups in step."""
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
+    previous = None if created else membership.role
     if not created and membership.role != role:
         membership.role = role
         membership.save(update_fields=["role"])
+    if previous != role:
+        audit_append(
+            action="ROLE_GRANTED" if created else "ROLE_CHANGED", principal=_actor(actor, tenant),
+            resource_type="membership", resource_id=str(membership.pk),
+            details={**_user_ref(user), "role": role, "previous_role": previous}, tenant_slug=tenant.slug,
+        )
     _user_groups_sync(user)
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership) -> None:
-    user = membership.user
+def membership_remove(*, membership: Membership, actor: dict | None = None) -> None:
+    user, tenant = membership.user, membership.tenant
+    audit_append(
+        action="ROLE_REVOKED", principal=_actor(actor, tenant), resource_type="membership",
+        resource_id=str(membership.pk), details={**_user_ref(user), "role": membership.role}, tenant_slug=tenant.slug,
+    )
     membership.delete()
     _user_groups_sync(user)
 
@@ -82,7 +104,8 @@ class IssuedKey:
     plaintext: str
 
 
-def api_key_create(*, tenant: Tenant, user, name: str = "") -> IssuedKey:
+@transaction.atomic
+def api_key_create(*, tenant: Tenant, user, name: str = "", actor: dict | None = None) -> IssuedKey:
     """Issue a key. The plaintext is returned once and never stored."""
     if not Membership.objects.filter(tenant=tenant, user=user).exists():
         raise ValueError(f"{user} is not a member of {tenant.slug}")
@@ -90,12 +113,35 @@ def api_key_create(*, tenant: Tenant, user, name: str = "") -> IssuedKey:
     api_key = ApiKey.objects.create(
         tenant=tenant, user=user, name=name, prefix=generated.prefix, key_hash=generated.key_hash
     )
+    audit_append(
+        action="API_KEY_CREATED", principal=_actor(actor, tenant), resource_type="api_key",
+        resource_id=api_key.prefix, details={**_user_ref(user), "name": name}, tenant_slug=tenant.slug,
+    )
     return IssuedKey(api_key=api_key, plaintext=generated.plaintext)
 
 
-def api_key_revoke(*, api_key: ApiKey) -> bool:
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: dict | None = None) -> bool:
     """Revoke a key; returns False when it was already revoked."""
-    return bool(ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    revoked = bool(ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    if revoked:
+        audit_append(
+            action="API_KEY_REVOKED", principal=_actor(actor, api_key.tenant), resource_type="api_key",
+            resource_id=api_key.prefix, details=_user_ref(api_key.user), tenant_slug=api_key.tenant.slug,
+        )
+    return revoked
+
+
+def auth_failure_record(*, presented_prefix: str | None, remote_addr: str | None, reason: str) -> None:
+    """Audit a failed API authentication, filed under the tenant of the key it pretended to be."""
+    tenant_slug = ""
+    if presented_prefix:
+        tenant_slug = ApiKey.objects.filter(prefix=presented_prefix).values_list("tenant__slug", flat=True).first() or ""
+    audit_append(
+        action="AUTH_FAILED", principal={"user_id": "anonymous", "username": "", "tenant_id": tenant_slug, "roles": []},
+        resource_type="api_key", resource_id=presented_prefix or "", outcome="DENIED",
+        details={"remote_addr": remote_addr or "", "reason": reason}, tenant_slug=tenant_slug,
+    )
 
 
 def api_key_touch(*, api_key: ApiKey, min_interval_seconds: float) -> None:

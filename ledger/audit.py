@@ -1,0 +1,191 @@
+"""Audit log services: append (in the caller's transaction), sequence into a hash chain, verify.
+
+Design (README, "Audit log"):
+
+* ``audit_append`` is a plain INSERT of the entry's canonical bytes. It takes no lock, so tenants
+  and writers never wait on each other; it runs inside the transaction of the change it records.
+* ``audit_sequence`` (a periodic task, and before every verification) gives unsequenced entries
+  the next ``seq`` numbers and links them: ``entry_hash = SHA-256(prev_hash ‖ payload bytes)``,
+  starting from 32 zero bytes. One sequencer runs at a time (an advisory lock), off the hot path.
+* ``audit_verify`` walks the chain in ``seq`` order and names the first bad entry: a gap (a
+  deleted row), a payload whose hash does not link (a changed, reordered or inserted row), or an
+  indexed column that disagrees with the payload. Signed checkpoints of the head catch a chain
+  rewritten by someone who can also recompute hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import rfc8785
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import AuditEntry
+
+GENESIS = "0" * 64
+_SEQUENCER_LOCK = 0x51C05A0D17  # pg_advisory_xact_lock key of the single sequencer
+
+
+class Outcome:
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    DENIED = "DENIED"
+
+
+def user_principal(user, tenant_slug: str, roles: Iterable[str]) -> dict[str, Any]:
+    return {"user_id": f"user-{user.pk}", "username": user.get_username(), "tenant_id": tenant_slug,
+            "roles": sorted(roles)}
+
+
+def system_principal(name: str, tenant_slug: str = "") -> dict[str, Any]:
+    return {"user_id": f"system:{name}", "username": name, "tenant_id": tenant_slug, "roles": ["system"]}
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def audit_append(
+    *,
+    action: str,
+    principal: dict[str, Any],
+    resource_type: str = "",
+    resource_id: str = "",
+    details: dict[str, Any] | None = None,
+    outcome: str = Outcome.SUCCESS,
+    tenant_slug: str | None = None,
+) -> AuditEntry:
+    """Record one entry. Call it inside the transaction of the change it records."""
+    now = timezone.now()
+    audit_id = f"audit-{now:%Y%m%d}-{secrets.token_hex(8)}"
+    tenant = principal.get("tenant_id", "") if tenant_slug is None else tenant_slug
+    payload = {
+        "audit_id": audit_id,
+        "timestamp": _timestamp(now),
+        "action": action,
+        "principal": principal,
+        "resource": {"type": resource_type, "id": resource_id},
+        "details": details or {},
+        "outcome": outcome,
+        "tenant_id": tenant,
+    }
+    return AuditEntry.objects.create(
+        audit_id=audit_id,
+        timestamp=now,
+        tenant_slug=tenant,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome,
+        payload=rfc8785.dumps(payload).decode("utf-8"),
+    )
+
+
+def chain_hash(prev_hash: str, payload: str) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + payload.encode("utf-8")).hexdigest()
+
+
+def _lock_sequencer() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQUENCER_LOCK])
+
+
+def audit_sequence(*, batch: int = 20_000) -> int:
+    """Link every unsequenced entry into the chain; returns how many were sequenced."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            _lock_sequencer()
+            head = AuditEntry.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", "entry_hash").first()
+            seq, prev = head if head else (0, GENESIS)
+            rows = list(AuditEntry.objects.filter(seq__isnull=True).order_by("id").values_list("id", "payload")[:batch])
+            if not rows:
+                return total
+            updates = []
+            for row_id, payload in rows:
+                seq += 1
+                entry_hash = chain_hash(prev, payload)
+                updates.append((seq, prev, entry_hash, row_id))
+                prev = entry_hash
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE ledger_auditentry SET seq = %s, prev_hash = %s, entry_hash = %s "
+                    "WHERE id = %s AND seq IS NULL",
+                    updates,
+                )
+            total += len(rows)
+
+
+@dataclass
+class AuditVerification:
+    ok: bool
+    entries_checked: int
+    unsequenced: int
+    head_seq: int
+    head_hash: str
+    first_bad: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "entries_checked": self.entries_checked, "unsequenced": self.unsequenced,
+            "head_seq": self.head_seq, "head_hash": self.head_hash, "first_bad": self.first_bad, "notes": self.notes,
+        }
+
+
+_COLUMNS = ("seq", "audit_id", "tenant_slug", "action", "resource_type", "resource_id", "outcome", "payload",
+            "prev_hash", "entry_hash", "timestamp")
+
+
+def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000) -> AuditVerification:
+    """Check the whole chain; stop at and name the first bad entry."""
+    if sequence_first:
+        audit_sequence()
+    expected_seq, prev = 1, GENESIS
+    checked = 0
+    rows = AuditEntry.objects.filter(seq__isnull=False).order_by("seq").values_list(*_COLUMNS)
+    for row in rows.iterator(chunk_size=chunk_size):
+        problem = _check_row(row, expected_seq, prev)
+        if problem:
+            return AuditVerification(
+                ok=False, entries_checked=checked, unsequenced=_unsequenced(), head_seq=expected_seq - 1,
+                head_hash=prev, first_bad={"seq": expected_seq, "audit_id": row[1], "problem": problem},
+            )
+        prev = row[9]
+        expected_seq += 1
+        checked += 1
+    return AuditVerification(ok=True, entries_checked=checked, unsequenced=_unsequenced(),
+                             head_seq=expected_seq - 1, head_hash=prev)
+
+
+def _check_row(row, expected_seq: int, prev: str) -> str | None:
+    seq, audit_id, tenant, action, rtype, rid, outcome, payload, prev_hash, entry_hash, ts = row
+    if seq != expected_seq:
+        return f"entries {expected_seq}..{seq - 1} are missing (deleted?)" if seq > expected_seq else "sequence out of order"
+    if prev_hash != prev:
+        return "prev_hash does not link to the entry before it (reordered, inserted or changed)"
+    if chain_hash(prev, payload) != entry_hash:
+        return "entry_hash does not match the payload (the entry was changed)"
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return "payload is not JSON"
+    if (body.get("audit_id"), body.get("tenant_id"), body.get("action"), body.get("outcome")) != (
+        audit_id, tenant, action, outcome
+    ) or body.get("resource") != {"type": rtype, "id": rid}:
+        return "indexed columns disagree with the signed payload (a column was changed)"
+    if body.get("timestamp") != _timestamp(ts):
+        return "timestamp column disagrees with the payload"
+    return None
+
+
+def _unsequenced() -> int:
+    return AuditEntry.objects.filter(seq__isnull=True).count()
