@@ -204,6 +204,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("QCOS_RECONCILE_INTERVAL", default=30.0),
         "options": {"queue": "maintenance", "expires": 60},
     },
+    "sequence-audit": {
+        "task": "workers.tasks.sequence_audit",
+        "schedule": env.float("QCOS_AUDIT_SEQUENCE_INTERVAL", default=5.0),
+        "options": {"queue": "maintenance", "expires": 30},
+    },
 }
 
 # --- QCOS -----------------------------------------------------------------------------------------

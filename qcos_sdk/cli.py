@@ -264,7 +264,50 @@ def register_jobs(subparsers: Any, common: argparse.ArgumentParser) -> None:
     cancel.set_defaults(handler=cmd_jobs_cancel)
 
 
-COMMAND_GROUPS: list[Register] = [register_execute, register_jobs]
+def cmd_ledger_verify_audit(args: argparse.Namespace) -> int:
+    report = _client(args).ledger.verify_audit()
+    if args.json:
+        print(json.dumps(report.raw, indent=2))
+    elif report.ok:
+        print(f"audit log OK: {report.entries_checked} entries, head {report.head_seq} {report.head_hash}")
+    else:
+        bad = report.first_bad or {}
+        print(f"audit log BROKEN at seq {bad.get('seq')} ({bad.get('audit_id') or 'another tenant'}): "
+              f"{bad.get('problem')}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_JOB_FAILED
+
+
+def cmd_ledger_audit(args: argparse.Namespace) -> int:
+    entries = _client(args).ledger.query_audit(
+        tenant_id=args.tenant, start_date=args.start, end_date=args.end,
+        actions=args.actions.split(",") if args.actions else None, limit=args.limit,
+    )
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry.raw))
+        else:
+            print(f"{entry.timestamp}  {entry.action:<18} {entry.principal.user_id:<22} "
+                  f"{entry.resource.type}:{entry.resource.id}  {entry.outcome}")
+    return EXIT_OK
+
+
+def register_ledger(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    ledger = subparsers.add_parser("ledger", help="audit log, evidence and reports")
+    sub = ledger.add_subparsers(dest="ledger_command", metavar="{audit,verify-audit}", required=True)
+    audit = sub.add_parser("audit", parents=[common], help="query the audit log (one entry a line)")
+    audit.add_argument("--tenant")
+    audit.add_argument("--start", metavar="DATE")
+    audit.add_argument("--end", metavar="DATE")
+    audit.add_argument("--actions", metavar="A,B", help="e.g. JOB_SUBMITTED,JOB_COMPLETED")
+    audit.add_argument("--limit", type=_positive_int, default=100)
+    audit.add_argument("--json", action="store_true", help="one JSON object a line")
+    audit.set_defaults(handler=cmd_ledger_audit)
+    verify = sub.add_parser("verify-audit", parents=[common], help="verify the whole audit chain")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(handler=cmd_ledger_verify_audit)
+
+
+COMMAND_GROUPS: list[Register] = [register_execute, register_jobs, register_ledger]
 
 
 def build_parser() -> argparse.ArgumentParser:

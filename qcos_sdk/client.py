@@ -36,6 +36,7 @@ from .errors import (
     QCOSTimeoutError,
     error_from_response,
 )
+from .ledger import Ledger
 from .models import Job
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -97,8 +98,8 @@ class QCOSClient:
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = f"qcos-sdk/{__version__}"
         self._session.headers["Accept"] = "application/json"
-        # Extension point: future namespaces are attached here, e.g.
-        #   self.ledger = LedgerAPI(self._request)
+        # Grouped endpoints (later: self.bench).
+        self.ledger = Ledger(self._request)
 
     # ------------------------------------------------------------------ jobs
     def execute(

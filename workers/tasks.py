@@ -34,3 +34,11 @@ def reconcile_jobs(self) -> dict[str, int]:
         "reenqueued_stale": outcome.reenqueued_stale,
         "failed_exhausted": outcome.failed_exhausted,
     }
+
+
+@shared_task(bind=True, name="workers.tasks.sequence_audit", ignore_result=True)
+def sequence_audit(self) -> int:
+    from ledger.audit import audit_sequence
+
+    _fresh_connections(self)
+    return audit_sequence()
