@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import rfc8785
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .crypto.canonical import canonical_json
 from .models import AuditEntry
 
 GENESIS = "0" * 64
@@ -61,8 +61,9 @@ def audit_append(
     details: dict[str, Any] | None = None,
     outcome: str = Outcome.SUCCESS,
     tenant_slug: str | None = None,
-) -> AuditEntry:
-    """Record one entry. Call it inside the transaction of the change it records."""
+) -> str:
+    """Record one entry and return its ``audit_id``. Call it inside the transaction of the change it
+    records. A single INSERT, no ORM instance: appends sit on every state change's path."""
     now = timezone.now()
     audit_id = f"audit-{now:%Y%m%d}-{secrets.token_hex(8)}"
     tenant = principal.get("tenant_id", "") if tenant_slug is None else tenant_slug
@@ -76,16 +77,13 @@ def audit_append(
         "outcome": outcome,
         "tenant_id": tenant,
     }
-    return AuditEntry.objects.create(
-        audit_id=audit_id,
-        timestamp=now,
-        tenant_slug=tenant,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        outcome=outcome,
-        payload=rfc8785.dumps(payload).decode("utf-8"),
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_auditentry (audit_id, timestamp, tenant_slug, action, resource_type, resource_id, "
+            "outcome, payload, prev_hash, entry_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', '')",
+            [audit_id, now, tenant, action, resource_type, resource_id, outcome, canonical_json(payload).decode("utf-8")],
+        )
+    return audit_id
 
 
 def chain_hash(prev_hash: str, payload: str) -> str:
@@ -142,7 +140,7 @@ class AuditVerification:
 
 
 _COLUMNS = ("seq", "audit_id", "tenant_slug", "action", "resource_type", "resource_id", "outcome", "payload",
-            "prev_hash", "entry_hash", "timestamp")
+            "prev_hash", "entry_hash")
 
 
 def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000) -> AuditVerification:
@@ -151,8 +149,7 @@ def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000) -> Au
         audit_sequence()
     expected_seq, prev = 1, GENESIS
     checked = 0
-    rows = AuditEntry.objects.filter(seq__isnull=False).order_by("seq").values_list(*_COLUMNS)
-    for row in rows.iterator(chunk_size=chunk_size):
+    for row in _chain_rows(chunk_size):
         problem = _check_row(row, expected_seq, prev)
         if problem:
             return AuditVerification(
@@ -166,8 +163,30 @@ def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000) -> Au
                              head_seq=expected_seq - 1, head_hash=prev)
 
 
+def _chain_rows(chunk_size: int):
+    """Sequenced rows in order, the timestamp already formatted as in the payload.
+
+    On PostgreSQL a server-side cursor streams them and the database formats the timestamp: the
+    per-row work left in Python is one SHA-256 and one JSON parse (a million rows in seconds).
+    """
+    if connection.vendor == "postgresql":
+        columns = ", ".join(_COLUMNS)
+        sql = (f"SELECT {columns}, to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+               "FROM ledger_auditentry WHERE seq IS NOT NULL ORDER BY seq")
+        with transaction.atomic():
+            connection.ensure_connection()
+            with connection.connection.cursor(name="qcos_audit_verify") as cursor:
+                cursor.itersize = chunk_size
+                cursor.execute(sql)
+                yield from cursor
+        return
+    rows = AuditEntry.objects.filter(seq__isnull=False).order_by("seq").values_list(*_COLUMNS, "timestamp")
+    for row in rows.iterator(chunk_size=chunk_size):
+        yield (*row[:-1], _timestamp(row[-1]))
+
+
 def _check_row(row, expected_seq: int, prev: str) -> str | None:
-    seq, audit_id, tenant, action, rtype, rid, outcome, payload, prev_hash, entry_hash, ts = row
+    seq, audit_id, tenant, action, rtype, rid, outcome, payload, prev_hash, entry_hash, stamp = row
     if seq != expected_seq:
         return f"entries {expected_seq}..{seq - 1} are missing (deleted?)" if seq > expected_seq else "sequence out of order"
     if prev_hash != prev:
@@ -182,7 +201,7 @@ def _check_row(row, expected_seq: int, prev: str) -> str | None:
         audit_id, tenant, action, outcome
     ) or body.get("resource") != {"type": rtype, "id": rid}:
         return "indexed columns disagree with the signed payload (a column was changed)"
-    if body.get("timestamp") != _timestamp(ts):
+    if body.get("timestamp") != stamp:
         return "timestamp column disagrees with the payload"
     return None
 

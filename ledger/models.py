@@ -17,8 +17,8 @@ class AuditEntry(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     audit_id = models.CharField(max_length=40, unique=True)
-    timestamp = models.DateTimeField(db_index=True)
-    tenant_slug = models.CharField(max_length=63, blank=True, db_index=True)
+    timestamp = models.DateTimeField()
+    tenant_slug = models.CharField(max_length=63, blank=True)
     action = models.CharField(max_length=64)
     resource_type = models.CharField(max_length=64, blank=True)
     resource_id = models.CharField(max_length=128, blank=True)

@@ -146,15 +146,22 @@ def _redis_pong(port: int) -> bool:
 # ----------------------------------------------------------------------------- cpu accounting ----
 
 
-def cpu_snapshot(stack: Stack) -> dict[str, float]:
-    """CPU seconds (user+system) per component: this script, gunicorn, celery, redis, postgres."""
+STACK_PARTS = ("gunicorn", "celery", "redis", "postgres (our db)", "postgres (rest)")
+
+
+def cpu_snapshot(stack: Stack, db_name: str = "") -> dict[str, float]:
+    """CPU seconds (user+system, plus reaped children's) per component: this script, gunicorn,
+    celery (and its consumer processes alone), redis, PostgreSQL backends serving our database,
+    the rest of PostgreSQL (the postmaster inherits the time of every backend that exited, so
+    connection churn shows up there, mixed with other databases' churn), everything else."""
     groups = {
         "gunicorn": stack.group_ids("gunicorn"),
         "celery": stack.group_ids("celery"),
         "redis": stack.group_ids("redis"),
     }
-    totals = {"client (this script)": 0.0, "gunicorn": 0.0, "celery": 0.0, "redis": 0.0,
-              "postgres (whole server)": 0.0}
+    leaders = stack.group_ids("celery")
+    totals = {"client (this script)": 0.0, "gunicorn": 0.0, "celery": 0.0, "celery main": 0.0, "redis": 0.0,
+              "postgres (our db)": 0.0, "postgres (rest)": 0.0}
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -166,21 +173,30 @@ def cpu_snapshot(stack: Stack) -> dict[str, float]:
             continue
         comm = raw[raw.index("(") + 1: raw.rindex(")")]
         fields = raw[raw.rindex(")") + 2:].split()
-        pgrp, utime, stime = int(fields[2]), int(fields[11]), int(fields[12])
-        seconds = (utime + stime) / CLK_TCK
+        # utime, stime, cutime, cstime: a reaped child's time moves to its parent, so short-lived
+        # processes (a PostgreSQL backend per connection) are still counted, under their parent.
+        pgrp = int(fields[2])
+        seconds = sum(int(x) for x in fields[11:15]) / CLK_TCK
         pid = int(entry)
         if pid == me:
             totals["client (this script)"] += seconds
-        elif comm.startswith("postgres"):
-            totals["postgres (whole server)"] += seconds
+        elif comm.startswith("postgres") or comm.startswith("postmaster"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    ours = db_name and f" {db_name} ".encode() in fh.read()
+            except OSError:
+                ours = False
+            totals["postgres (our db)" if ours else "postgres (rest)"] += seconds
         else:
             for name, ids in groups.items():
                 if pgrp in ids:
                     totals[name] += seconds
+            if pid in leaders:  # the consumer process; its pool children are the rest of "celery"
+                totals["celery main"] += seconds
     with open("/proc/stat") as fh:
         cpu = [int(x) for x in fh.readline().split()[1:]]
     busy = (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) / CLK_TCK  # all but idle and iowait
-    totals["other processes"] = busy - sum(totals.values())
+    totals["other processes"] = busy - sum(v for k, v in totals.items() if k != "celery main")
     return totals
 
 
@@ -281,6 +297,9 @@ def server_env(args, broker_url: str) -> dict[str, str]:
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
     )
+    for item in args.env:
+        name, _, value = item.partition("=")
+        env[name] = value
     return env
 
 
@@ -388,15 +407,28 @@ class DbPoller:
         self.conn.close()
 
 
-def wait_done(api: Api, db: DbPoller | None, job_id: str, interval: float, timeout: float = 60.0) -> str:
+SDK_POLL = (0.05, 1.5, 1.0)  # qcos_sdk.client: POLL_INITIAL_S, POLL_GROWTH, POLL_MAX_S
+
+
+def wait_done(api: Api, db: DbPoller | None, job_id: str, interval: float | str, timeout: float = 60.0,
+              polls: list[int] | None = None) -> str:
+    """Poll until the job is terminal. ``interval`` is seconds, or "sdk" for qcos_sdk's backoff
+    (which sleeps before the first poll)."""
     deadline = time.monotonic() + timeout
+    delay = SDK_POLL[0] if interval == "sdk" else float(interval)
+    if interval == "sdk":
+        time.sleep(delay)
     while True:
         status = db.status(job_id) if db is not None else api.get(job_id)["status"]
+        if polls is not None:
+            polls[0] += 1
         if status in TERMINAL:
             return status
         if time.monotonic() > deadline:
             raise RuntimeError(f"job {job_id} still {status} after {timeout:g}s")
-        time.sleep(interval)
+        time.sleep(delay)
+        if interval == "sdk":
+            delay = min(delay * SDK_POLL[1], SDK_POLL[2])
 
 
 # ------------------------------------------------------------------------------------- phases ----
@@ -426,13 +458,16 @@ def job_rows(args, ids: list[str]) -> dict[str, dict]:
                    "completed": r[4] and r[4].timestamp(), "execution_ms": r[5]} for r in rows}
 
 
-def latency_phase(args, base: str, key: str, detect: str) -> dict:
+def latency_phase(args, base: str, key: str, detect: str, stack: Stack) -> dict:
     """Sequential jobs; POST→COMPLETED wall time with completion detected by ``detect``."""
     api = Api(base, key)
     db = DbPoller(args) if detect == "db" else None
     records = []
+    cpu_before = None
     try:
         for i in range(args.warmup + args.jobs):
+            if i == args.warmup:
+                cpu_before = cpu_snapshot(stack, args.db_name)
             t_send = time.time()
             job_id = api.submit()
             t_accepted = time.time()
@@ -443,9 +478,11 @@ def latency_phase(args, base: str, key: str, detect: str) -> dict:
             if i >= args.warmup:
                 records.append((job_id, t_send, t_accepted, t_done))
             time.sleep(args.pause)
+        cpu_after = cpu_snapshot(stack, args.db_name)
     finally:
         if db is not None:
             db.close()
+    cpu_ms = {k: 1e3 * (cpu_after[k] - cpu_before[k]) / max(1, args.jobs) for k in cpu_before}
     # The job's own timings, from the API (the figure a user sees), after the fact.
     total_ms = [api.get(job_id)["timings"]["total_ms"] for job_id, *_ in records]
     rows = job_rows(args, [r[0] for r in records])
@@ -461,7 +498,7 @@ def latency_phase(args, base: str, key: str, detect: str) -> dict:
         parts["start_to_complete"].append((row["completed"] - row["started"]) * 1e3)
         parts["aer_execution"].append(row["execution_ms"])
         parts["complete_to_detect"].append((t_done - row["completed"]) * 1e3)
-    return {"detect": detect, "n": len(records), "total_ms": total_ms, "parts": parts}
+    return {"detect": detect, "n": len(records), "total_ms": total_ms, "parts": parts, "cpu_ms": cpu_ms}
 
 
 def throughput_phase(args, base: str, key: str, stack: Stack) -> dict:
@@ -475,6 +512,7 @@ def throughput_phase(args, base: str, key: str, stack: Stack) -> dict:
     def client() -> None:
         api = Api(base, key)
         db = DbPoller(args) if args.tp_detect == "db" else None
+        polls = [0]
         try:
             started.wait()
             while not stop.is_set():
@@ -483,8 +521,9 @@ def throughput_phase(args, base: str, key: str, stack: Stack) -> dict:
                     job_id = api.submit()
                     with lock:
                         submitted.append(job_id)
+                        post_ms.append((time.monotonic() - t0) * 1e3)
                     if args.tp_mode == "closed":
-                        status = wait_done(api, db, job_id, args.tp_poll_interval)
+                        status = wait_done(api, db, job_id, args.tp_poll, polls=polls)
                         if status != "COMPLETED":
                             raise RuntimeError(f"{job_id} ended {status}")
                         with lock:
@@ -496,7 +535,11 @@ def throughput_phase(args, base: str, key: str, stack: Stack) -> dict:
         finally:
             if db is not None:
                 db.close()
+            with lock:
+                poll_count[0] += polls[0]
 
+    poll_count = [0]
+    post_ms: list[float] = []
     threads = [threading.Thread(target=client, name=f"client{i}", daemon=True) for i in range(args.clients)]
     for thread in threads:
         thread.start()
@@ -505,9 +548,9 @@ def throughput_phase(args, base: str, key: str, stack: Stack) -> dict:
     window_start = t_start + args.ramp
     window_end = t_start + args.duration
     time.sleep(max(0.0, window_start - time.time()))
-    cpu_before, cpu_t0 = cpu_snapshot(stack), time.monotonic()
+    cpu_before, cpu_t0 = cpu_snapshot(stack, args.db_name), time.monotonic()
     time.sleep(max(0.0, window_end - time.time()))
-    cpu_after, cpu_t1 = cpu_snapshot(stack), time.monotonic()
+    cpu_after, cpu_t1 = cpu_snapshot(stack, args.db_name), time.monotonic()
     stop.set()
     for thread in threads:
         thread.join(timeout=90)
@@ -532,7 +575,7 @@ def throughput_phase(args, base: str, key: str, stack: Stack) -> dict:
     return {
         "window_s": window, "completed": completed, "jobs_per_s": completed / window,
         "submitted": len(submitted), "errors": errors, "latencies": latencies, "backlog_after": backlog,
-        "not_completed": not_completed,
+        "not_completed": not_completed, "polls": poll_count[0], "post_ms": post_ms,
         "queue_ms_median": float(stages[0] or 0) * 1e3, "run_ms_median": float(stages[1] or 0) * 1e3,
         "cpu_cores": cpu_delta(cpu_before, cpu_after, cpu_t1 - cpu_t0),
     }
@@ -554,6 +597,20 @@ def wait_drained(args, timeout: float = 60.0) -> None:
 # --------------------------------------------------------------------------------------- main ----
 
 
+def wait_quiet(args, label: str) -> None:
+    """Give a noisy neighbour (another test run) up to ``--quiet-wait`` seconds to finish."""
+    if args.quiet_wait <= 0:
+        return
+    deadline = time.monotonic() + args.quiet_wait
+    while True:
+        busy = machine_busy(1.0)
+        if busy < args.quiet_threshold:
+            return
+        if time.monotonic() > deadline:
+            print(f"  machine still busy ({busy:.2f} cores) before {label}; measuring anyway", flush=True)
+            return
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--jobs", type=int, default=50, help="sequential jobs measured for the overhead")
@@ -571,7 +628,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="closed: each client waits for its job; open: clients only submit")
     p.add_argument("--tp-detect", choices=["api", "db"], default="api",
                    help="closed loop: how clients wait for completion")
-    p.add_argument("--tp-poll-interval", type=float, default=0.02, help="closed loop poll interval, s")
+    p.add_argument("--tp-poll", default="sdk",
+                   help="closed loop, how often clients poll: 'sdk' = qcos_sdk's schedule (50 ms, x1.5 per "
+                        "poll, at most 1 s), or a fixed interval in seconds, e.g. 0.005")
     p.add_argument("--workers", type=int, default=2, help="job execution slots (worker processes/threads)")
     p.add_argument("--worker-layout", choices=["procs", "pool"], default="procs",
                    help="procs: N celery workers with --concurrency 1; pool: one worker with --concurrency N")
@@ -585,8 +644,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--log-level", default="INFO", help="LOG_LEVEL for gunicorn and celery")
     p.add_argument("--bare-iterations", type=int, default=300)
     p.add_argument("--bare-seconds", type=float, default=3.0)
+    p.add_argument("--quiet-wait", type=float, default=20.0,
+                   help="before each phase, wait up to this many seconds for the machine to be idle")
+    p.add_argument("--quiet-threshold", type=float, default=0.15, help="cores busy that count as idle")
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra environment for gunicorn/celery/manage.py (repeatable), e.g. "
+                        "--env CONN_MAX_AGE=0")
+    p.add_argument("--root", type=Path, default=None,
+                   help="project tree to run (default: the one holding this script); for comparing a "
+                        "patched copy. The venv stays this repository's.")
     p.add_argument("--db-name", default="qcos_perf")
     p.add_argument("--pg-host", default="127.0.0.1")
     p.add_argument("--pg-port", type=int, default=5432)
@@ -596,6 +664,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hold", action="store_true", help="after measuring, keep the stack up until Ctrl-C "
                                                        "(for profiling)")
     args = p.parse_args(argv)
+    if args.root is not None:
+        global ROOT
+        ROOT = args.root.resolve()
+    if args.tp_poll != "sdk":
+        float(args.tp_poll)  # validate
     if args.pool == "solo":
         args.worker_layout = "procs"
     if args.pg_host not in {"127.0.0.1", "localhost", "::1"}:
@@ -628,6 +701,7 @@ def main(argv=None) -> int:
         idle = machine_busy(1.0)
         print(f"machine busy before start: {idle:.2f} cores" + ("   WARNING: something else is using the CPU; "
               "figures will be pessimistic" if idle > 0.15 else ""), flush=True)
+        wait_quiet(args, "the bare Aer loop")
         print("bare qiskit-aer loop ...", flush=True)
         bare = bare_aer(args)
         print(f"  run().result(): median {bare['median_ms']:.3f} ms, p95 {bare['p95_ms']:.3f} ms; "
@@ -660,9 +734,10 @@ def main(argv=None) -> int:
         if not args.skip_latency:
             modes = ["db", "api"] if args.detect == "both" else [args.detect]
             for mode in modes:
+                wait_quiet(args, "the overhead phase")
                 print(f"overhead phase: {args.warmup} warm-up + {args.jobs} sequential Bell jobs, completion "
                       f"detected via {mode} every {args.poll_interval * 1e3:g} ms ...", flush=True)
-                res = latency_phase(args, base, key, mode)
+                res = latency_phase(args, base, key, mode, stack)
                 results.append(res)
                 parts = res["parts"]
                 print(f"  POST→COMPLETED wall      {fmt(parts['wall'])} ms")
@@ -673,21 +748,35 @@ def main(argv=None) -> int:
                       f"started→completed {median(parts['start_to_complete']):.2f} "
                       f"(Aer execution_ms {median(parts['aer_execution']):.2f}) | "
                       f"completed→seen {median(parts['complete_to_detect']):.2f}")
+                print("  CPU ms per job (incl. polling): " + ", ".join(f"{k} {v:.1f}" for k, v in res["cpu_ms"].items()))
+                if res["cpu_ms"].get("other processes", 0) > 0.15 * median(parts["wall"]):
+                    print("  WARNING: other processes used the CPU during this phase")
             headline = results[0]
 
         tp = None
         if not args.skip_throughput:
             wait_drained(args)
+            wait_quiet(args, "the throughput phase")
             print(f"throughput phase: {args.clients} clients, {args.tp_mode} loop, {args.duration:g}s "
                   f"(first {args.ramp:g}s not counted) ...", flush=True)
             tp = throughput_phase(args, base, key, stack)
             print(f"  completed in window: {tp['completed']} in {tp['window_s']:.1f}s; submitted {tp['submitted']}; "
                   f"errors {len(tp['errors'])}; backlog after stop {tp['backlog_after']}")
+            print(f"  client POST round trip under load: {fmt(tp['post_ms'])} ms")
             if tp["latencies"]:
                 print(f"  client latency submit→seen COMPLETED: {fmt(tp['latencies'])} ms")
             print(f"  per job (median, ms): submitted→started {tp['queue_ms_median']:.1f} | "
                   f"started→completed {tp['run_ms_median']:.1f}")
             print("  CPU (cores) during window: " + ", ".join(f"{k} {v:.2f}" for k, v in tp["cpu_cores"].items()))
+            per_job = {k: 1e3 * v / tp["jobs_per_s"] for k, v in tp["cpu_cores"].items() if tp["jobs_per_s"]}
+            print("  CPU ms per completed job: " + ", ".join(f"{k} {v:.1f}" for k, v in per_job.items()))
+            if per_job:
+                stack_ms = sum(per_job[k] for k in STACK_PARTS)
+                tp["capacity"] = 1e3 * (os.cpu_count() or 1) / stack_ms
+                print(f"  server stack CPU per job {stack_ms:.1f} ms → at most {tp['capacity']:.0f} jobs/s on "
+                      f"{os.cpu_count()} cores with nothing else running")
+            if args.tp_mode == "closed":
+                print(f"  status polls ({args.tp_detect}) per job: {tp['polls'] / max(1, tp['submitted']):.1f}")
             for err in tp["errors"][:5]:
                 print(f"  error: {err}")
             if tp["not_completed"]:
@@ -711,8 +800,12 @@ def main(argv=None) -> int:
             print(f"throughput ({args.clients} clients, {args.workers} workers): {tp['jobs_per_s']:.1f} jobs/s   "
                   f"bare Aer loop: {bare['loop_jobs_per_s']:.0f} jobs/s   [target ≥ 50 jobs/s]"
                   f"   {'OK' if tp['jobs_per_s'] >= 50 else 'MISSED'}")
+            other = tp["cpu_cores"]["other processes"]
+            print(f"    CPU-bound estimate with the machine to itself: ≤ {tp.get('capacity', 0):.0f} jobs/s; "
+                  f"other processes used {other:.2f} cores during the window"
+                  + ("  (NOISY: figure is pessimistic)" if other > 0.15 else ""))
         print(f"    config: gunicorn -w {args.gunicorn_workers} (threads {args.gunicorn_threads}); {layout}; "
-              f"worker OMP_NUM_THREADS={args.worker_omp_threads or 'unset'}; {args.tp_mode} loop, clients wait via {args.tp_detect}")
+              f"worker OMP_NUM_THREADS={args.worker_omp_threads or 'unset'}; {args.tp_mode} loop, clients wait via {args.tp_detect} (poll {args.tp_poll})")
         print("=" * 100)
         if args.hold:
             print(f"holding the stack (gunicorn {base}); Ctrl-C to stop", flush=True)

@@ -84,9 +84,11 @@ def _layout(bundle: Mapping[str, Any]) -> dict[str, bytes]:
         entries.append(entry)
     manifest["items"] = entries
     sig_files = []
-    for index, sig in enumerate(bundle.get("signatures") or []):
+    for sig in bundle.get("signatures") or []:
         role = sig.get("signer") if isinstance(sig, Mapping) else None
-        base = ROLE_FILES.get(role) or (role if isinstance(role, str) and re.fullmatch(r"[a-z0-9_-]{1,40}", role) else "sig")
+        base = "sig"
+        if isinstance(role, str):
+            base = ROLE_FILES.get(role) or (role if re.fullmatch(r"[a-z0-9_-]{1,40}", role) else "sig")
         name, n = f"signatures/{base}.sig", 2
         while name in files:
             name, n = f"signatures/{base}-{n}.sig", n + 1

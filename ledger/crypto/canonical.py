@@ -23,6 +23,11 @@ from typing import Any
 
 import rfc8785
 
+try:  # optional: a C encoder for the common case, byte-identical to RFC 8785 there (see below)
+    import orjson
+except ImportError:  # pragma: no cover - the SDK may be installed without it
+    orjson = None
+
 __all__ = [
     "CanonicalizationError",
     "b64decode_strict",
@@ -48,8 +53,32 @@ def canonical_json(obj: Any) -> bytes:
     RFC 8785 §3.2: no whitespace, object members sorted by their UTF-16 code units,
     numbers serialised as ECMAScript does (§3.2.2.3), strings with minimal escaping.
     Raises :class:`CanonicalizationError` (a ``ValueError``) for values I-JSON forbids.
+
+    Audit entries are encoded on every state change, so values made only of ASCII-keyed
+    objects, arrays, strings, booleans, null and safe integers take orjson's sorted-keys
+    encoding, which gives the same bytes for them (ASCII keys sort alike in UTF-8 and UTF-16;
+    both escape only ``"``, ``\\`` and control characters, in the same spelling; a test
+    compares the two on random values). Floats, large integers and non-ASCII keys always go
+    through the reference implementation.
     """
+    if orjson is not None and _orjson_is_canonical(obj):
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     return rfc8785.dumps(obj)
+
+
+_SAFE_INT = 2**53 - 1
+
+
+def _orjson_is_canonical(obj: Any) -> bool:
+    if isinstance(obj, str) or obj is None or obj is True or obj is False:
+        return True
+    if isinstance(obj, int):
+        return -_SAFE_INT <= obj <= _SAFE_INT
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and k.isascii() and _orjson_is_canonical(v) for k, v in obj.items())
+    if isinstance(obj, list | tuple):
+        return all(_orjson_is_canonical(v) for v in obj)
+    return False
 
 
 def sha256_tagged(data: bytes) -> str:

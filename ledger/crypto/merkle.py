@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from typing import Union
 
 __all__ = [
     "EMPTY_ROOT",
@@ -55,9 +54,9 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 #: ``get(level, index)`` returns the stored hash of that perfect subtree, or None.
-NodeGetter = Callable[[int, int], "bytes | None"]
+NodeGetter = Callable[[int, int], bytes | None]
 #: A getter, a ``{(level, index): hash}`` mapping, or a plain sequence of leaf hashes.
-NodeSource = Union[NodeGetter, Mapping[tuple[int, int], bytes], Sequence[bytes]]
+NodeSource = NodeGetter | Mapping[tuple[int, int], bytes] | Sequence[bytes]
 
 _sha256 = hashlib.sha256
 
@@ -86,7 +85,7 @@ def _pair_up(level: Sequence[bytes]) -> list[bytes]:
     """Hash adjacent pairs; a trailing odd node is dropped (the caller keeps it)."""
     it, join, prefix = iter(level), b"".join, b"\x01"
     # join() of a tuple is measurably faster than two bytes concatenations here.
-    return [_sha256(join((prefix, a, b))).digest() for a, b in zip(it, it)]
+    return [_sha256(join((prefix, a, b))).digest() for a, b in zip(it, it, strict=False)]
 
 
 def root(leaf_hashes: Sequence[bytes]) -> bytes:

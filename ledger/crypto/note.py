@@ -36,11 +36,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .canonical import b64decode_strict, b64encode
-from .merkle import HASH_SIZE
 from .keyring import KeyRing
+from .merkle import HASH_SIZE
 from .signing import Signer, verify_digest_signature
 
 __all__ = [
+    "SIG_TYPE_ECDSA",
     "Checkpoint",
     "InvalidNoteSignatureError",
     "MalformedNoteError",
@@ -48,7 +49,6 @@ __all__ = [
     "NoteError",
     "NoteSignature",
     "NoteVerifier",
-    "SIG_TYPE_ECDSA",
     "UnknownNoteKeyError",
     "WrongOriginError",
     "format_checkpoint",

@@ -120,7 +120,7 @@ class Signer(Protocol):
     """What the ledger needs from a signing key, wherever the private half lives."""
 
     @property
-    def key_id(self) -> str: ...  # noqa: D102 - see module docstring
+    def key_id(self) -> str: ...
 
     @property
     def algorithm(self) -> str: ...  # always "ECDSA-P384"
@@ -210,7 +210,7 @@ class KmsSigner:
         self._self_check = self_check
 
     @functools.cached_property
-    def public_key_der(self) -> bytes:  # type: ignore[override]
+    def public_key_der(self) -> bytes:
         response = self._kms.get_public_key(KeyId=self.key_arn)
         spec = response.get("KeySpec") or response.get("CustomerMasterKeySpec")
         if spec != KMS_KEY_SPEC:
@@ -231,6 +231,7 @@ class KmsSigner:
     def sign_digest(self, digest: bytes) -> bytes:
         if len(digest) != DIGEST_SIZE:
             raise ValueError(f"digest must be {DIGEST_SIZE} bytes")
+        der = self.public_key_der  # fetch and check the key spec before the first Sign call
         response = self._kms.sign(
             KeyId=self.key_arn,
             Message=digest,
@@ -238,7 +239,7 @@ class KmsSigner:
             SigningAlgorithm=KMS_SIGNING_ALGORITHM,
         )
         signature = bytes(response["Signature"])
-        if self._self_check and not verify_digest_signature(self.public_key_der, digest, signature):
+        if self._self_check and not verify_digest_signature(der, digest, signature):
             raise SigningError(f"KMS key {self.key_arn} returned a signature that does not verify")
         return signature
 

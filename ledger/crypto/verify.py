@@ -38,8 +38,8 @@ from .canonical import (
     parse_tagged_sha256,
     parse_timestamp,
 )
-from .note import NoteError, parse_checkpoint, parse_note, verify_checkpoint
 from .keyring import KeyRing, KeyRingError
+from .note import NoteError, parse_checkpoint, parse_note, verify_checkpoint
 from .signing import ALGORITHM
 
 __all__ = ["KEYS_NOT_PINNED", "VerificationReport", "verify_bundle"]
@@ -228,7 +228,7 @@ def _check_registry(bundle: Mapping[str, Any], ring: KeyRing, origin: str | None
     if isinstance(proof_hex, list) and all(isinstance(h, str) and len(h) == 64 for h in proof_hex):
         try:
             proof = [bytes.fromhex(h) for h in proof_hex]
-            if any(h.hex() != s for h, s in zip(proof, proof_hex)):
+            if any(h.hex() != s for h, s in zip(proof, proof_hex, strict=True)):
                 proof = None  # uppercase or otherwise non-canonical hex
         except ValueError:
             proof = None
