@@ -51,7 +51,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
 @admin.register(AuditCheckpoint)
 class AuditCheckpointAdmin(admin.ModelAdmin):
-    list_display = ["seq", "head_hash", "created_at", "key_id"]
+    list_display = ["seq", "head_hash", "created_at"]
     paginator = NoCountPaginator
     show_full_result_count = False
 

@@ -23,11 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from .crypto.canonical import canonical_json
-from .models import AuditEntry
+from .crypto.note import NoteError, sign_checkpoint, verify_checkpoint
+from .models import AuditCheckpoint, AuditEntry
 
 GENESIS = "0" * 64
 _SEQUENCER_LOCK = 0x51C05A0D17  # pg_advisory_xact_lock key of the single sequencer
@@ -96,8 +98,9 @@ def _lock_sequencer() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQUENCER_LOCK])
 
 
-def audit_sequence(*, batch: int = 20_000) -> int:
-    """Link every unsequenced entry into the chain; returns how many were sequenced."""
+def audit_sequence(*, batch: int = 20_000, checkpoint: bool = False) -> int:
+    """Link every unsequenced entry into the chain; returns how many were sequenced. A signed
+    checkpoint of the head follows when ``checkpoint`` is set or the last one is old enough."""
     total = 0
     while True:
         with transaction.atomic():
@@ -106,6 +109,8 @@ def audit_sequence(*, batch: int = 20_000) -> int:
             seq, prev = head if head else (0, GENESIS)
             rows = list(AuditEntry.objects.filter(seq__isnull=True).order_by("id").values_list("id", "payload")[:batch])
             if not rows:
+                if head:
+                    _maybe_checkpoint(seq, prev, force=checkpoint)
                 return total
             updates = []
             for row_id, payload in rows:
@@ -143,14 +148,53 @@ _COLUMNS = ("seq", "audit_id", "tenant_slug", "action", "resource_type", "resour
             "prev_hash", "entry_hash")
 
 
+def _maybe_checkpoint(seq: int, head: str, *, force: bool) -> None:
+    last = AuditCheckpoint.objects.order_by("-seq").first()
+    if last is not None and last.seq >= seq:
+        return
+    age = (timezone.now() - last.created_at).total_seconds() if last else None
+    if not force and age is not None and age < settings.QCOS["AUDIT_CHECKPOINT_SECONDS"]:
+        return
+    from .keys import signer_for
+
+    note = sign_checkpoint(settings.QCOS["AUDIT_ORIGIN"], seq, bytes.fromhex(head), signer_for("ledger"))
+    AuditCheckpoint.objects.create(seq=seq, head_hash=head, note=note, created_at=timezone.now())
+
+
+def _signed_heads() -> tuple[dict[int, str], list[dict[str, Any]]]:
+    """Checkpoints whose signature verifies, as {seq: head}; and the ones that do not."""
+    from .keys import keyring
+
+    ring = keyring()
+    heads: dict[int, str] = {}
+    bad: list[dict[str, Any]] = []
+    for checkpoint in AuditCheckpoint.objects.order_by("seq"):
+        try:
+            signed = verify_checkpoint(checkpoint.note, ring, origin=settings.QCOS["AUDIT_ORIGIN"])
+        except NoteError as exc:
+            bad.append({"seq": checkpoint.seq, "audit_id": None, "problem": f"checkpoint signature invalid: {exc}"})
+            continue
+        if signed.size != checkpoint.seq or signed.root.hex() != checkpoint.head_hash:
+            bad.append({"seq": checkpoint.seq, "audit_id": None, "problem": "checkpoint row disagrees with its note"})
+            continue
+        heads[signed.size] = signed.root.hex()
+    return heads, bad
+
+
 def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000) -> AuditVerification:
-    """Check the whole chain; stop at and name the first bad entry."""
+    """Check the whole chain and its signed checkpoints; stop at and name the first bad entry."""
     if sequence_first:
-        audit_sequence()
+        audit_sequence(checkpoint=True)
+    heads, bad_checkpoints = _signed_heads()
+    if bad_checkpoints:
+        return AuditVerification(ok=False, entries_checked=0, unsequenced=_unsequenced(), head_seq=0, head_hash="",
+                                 first_bad=bad_checkpoints[0])
     expected_seq, prev = 1, GENESIS
     checked = 0
     for row in _chain_rows(chunk_size):
         problem = _check_row(row, expected_seq, prev)
+        if not problem and expected_seq in heads and heads[expected_seq] != row[9]:
+            problem = "the chain up to here differs from the signed checkpoint (rewritten history)"
         if problem:
             return AuditVerification(
                 ok=False, entries_checked=checked, unsequenced=_unsequenced(), head_seq=expected_seq - 1,
@@ -159,8 +203,15 @@ def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000) -> Au
         prev = row[9]
         expected_seq += 1
         checked += 1
+    missing = [seq for seq in heads if seq >= expected_seq]
+    if missing:
+        return AuditVerification(
+            ok=False, entries_checked=checked, unsequenced=_unsequenced(), head_seq=expected_seq - 1, head_hash=prev,
+            first_bad={"seq": expected_seq, "audit_id": None,
+                       "problem": f"a signed checkpoint covers seq {max(missing)}, but the chain ends before it"},
+        )
     return AuditVerification(ok=True, entries_checked=checked, unsequenced=_unsequenced(),
-                             head_seq=expected_seq - 1, head_hash=prev)
+                             head_seq=expected_seq - 1, head_hash=prev, notes=[f"{len(heads)} signed checkpoints"])
 
 
 def _chain_rows(chunk_size: int):

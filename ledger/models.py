@@ -52,11 +52,104 @@ class AuditCheckpoint(models.Model):
     seq = models.BigIntegerField(unique=True)
     head_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
-    key_id = models.CharField(max_length=64, blank=True)
-    signature = models.TextField(blank=True)
+    note = models.TextField(default="", help_text="C2SP signed note: origin, seq, head hash, ledger signature")
 
     class Meta:
         ordering = ["-seq"]
 
     def __str__(self) -> str:
         return f"checkpoint @{self.seq}"
+
+
+class SigningKey(models.Model):
+    """A public key the ledger or a worker signs with, and its validity window.
+
+    Private keys never enter the database: they live in files (``QCOS_KEY_DIR``), the environment,
+    or AWS KMS. Rows are never deleted, so bundles signed by a retired key keep verifying.
+    """
+
+    ROLE_CHOICES = [("ledger", "ledger"), ("worker", "worker")]
+    STATUS_CHOICES = [("active", "active"), ("retired", "retired"), ("revoked", "revoked")]
+
+    key_id = models.CharField(primary_key=True, max_length=64)
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES)
+    backend = models.CharField(max_length=16, default="local")
+    host = models.CharField(max_length=200, blank=True, help_text="for worker keys: the host that holds it")
+    public_key_der = models.BinaryField()
+    kms_key_arn = models.CharField(max_length=300, blank=True)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="active")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["role", "-not_before"]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.key_id[:16]} ({self.status})"
+
+
+class Provenance(models.Model):
+    """The provenance record of a completed job (the Ledger seed's fields), immutable."""
+
+    provenance_id = models.CharField(primary_key=True, max_length=48)
+    job = models.OneToOneField("jobs.QuantumJob", on_delete=models.PROTECT, related_name="provenance")
+    payload = models.TextField(help_text="RFC 8785 JSON of the record")
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.provenance_id
+
+
+class BundleRecord(models.Model):
+    """A signed evidence bundle, stored as the exact JSON text that was signed."""
+
+    bundle_id = models.CharField(primary_key=True, max_length=48)
+    job = models.OneToOneField("jobs.QuantumJob", on_delete=models.PROTECT, related_name="bundle")
+    tenant_slug = models.CharField(max_length=63)
+    body = models.TextField()
+    merkle_root = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.bundle_id
+
+
+class RegistryLeaf(models.Model):
+    """A bundle registered in the transparency log. Appended unsequenced (no lock on the job's
+    path); the registry sequencer gives it ``leaf_index`` and the log's perfect-subtree nodes."""
+
+    bundle = models.OneToOneField(BundleRecord, on_delete=models.PROTECT, related_name="leaf")
+    leaf_hash = models.CharField(max_length=64)
+    leaf_index = models.BigIntegerField(null=True, blank=True, unique=True)
+    registered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["id"], name="registry_unsequenced", condition=models.Q(leaf_index__isnull=True))]
+
+
+class RegistryNode(models.Model):
+    """The hash of the perfect subtree ``[index·2^level, (index+1)·2^level)`` (RFC 9162)."""
+
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="registry_node_unique")]
+
+
+class RegistryCheckpoint(models.Model):
+    """A signed tree head of the registry, in the C2SP tlog-checkpoint signed-note format."""
+
+    tree_size = models.BigIntegerField(unique=True)
+    root = models.CharField(max_length=64)
+    note = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-tree_size"]
+
+    def __str__(self) -> str:
+        return f"registry checkpoint @{self.tree_size}"

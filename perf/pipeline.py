@@ -254,9 +254,15 @@ circuit = parse_circuit(text)
 sim = AerSimulator()
 for _ in range(20):
     sim.run(circuit, shots=shots).result()
-samples = []
-for _ in range(iterations):
-    t = time.perf_counter(); sim.run(circuit, shots=shots).result(); samples.append(time.perf_counter() - t)
+# Batches: a neighbour's burst of CPU inflates a batch, so the headline is the lowest batch median
+# (the machine's quiet speed); the median over all samples is printed too.
+samples, batch_medians = [], []
+for _ in range(5):
+    batch = []
+    for _ in range(max(1, iterations // 5)):
+        t = time.perf_counter(); sim.run(circuit, shots=shots).result(); batch.append(time.perf_counter() - t)
+    samples += batch
+    batch_medians.append(statistics.median(batch))
 n, t0 = 0, time.perf_counter()
 while time.perf_counter() - t0 < seconds:
     sim.run(circuit, shots=shots).result(); n += 1
@@ -265,7 +271,7 @@ loop_s = time.perf_counter() - t0
 parse = []
 for _ in range(50):
     t = time.perf_counter(); parse_circuit(text); parse.append(time.perf_counter() - t)
-print(json.dumps({"median_ms": statistics.median(samples) * 1e3, "p95_ms": sorted(samples)[int(.95 * len(samples))] * 1e3,
+print(json.dumps({"median_ms": min(batch_medians) * 1e3, "all_median_ms": statistics.median(samples) * 1e3, "p95_ms": sorted(samples)[int(.95 * len(samples))] * 1e3,
                   "loop_jobs_per_s": n / loop_s, "parse_median_ms": statistics.median(parse) * 1e3}))
 """
 
@@ -704,7 +710,8 @@ def main(argv=None) -> int:
         wait_quiet(args, "the bare Aer loop")
         print("bare qiskit-aer loop ...", flush=True)
         bare = bare_aer(args)
-        print(f"  run().result(): median {bare['median_ms']:.3f} ms, p95 {bare['p95_ms']:.3f} ms; "
+        print(f"  run().result(): median {bare['median_ms']:.3f} ms (lowest of 5 batch medians; all samples: "
+              f"median {bare['all_median_ms']:.3f}, p95 {bare['p95_ms']:.3f} ms); "
               f"loop {bare['loop_jobs_per_s']:.0f} jobs/s; parse_circuit {bare['parse_median_ms']:.2f} ms")
 
         redis_port, web_port = free_port(), free_port()

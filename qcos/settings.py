@@ -150,6 +150,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "qcos.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # `?format=` is ours (e.g. evidence as a zip), not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "QCOS API",
@@ -204,6 +206,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("QCOS_RECONCILE_INTERVAL", default=30.0),
         "options": {"queue": "maintenance", "expires": 60},
     },
+    "sequence-registry": {
+        "task": "workers.tasks.sequence_registry",
+        "schedule": env.float("QCOS_REGISTRY_SEQUENCE_INTERVAL", default=10.0),
+        "options": {"queue": "maintenance", "expires": 30},
+    },
     "sequence-audit": {
         "task": "workers.tasks.sequence_audit",
         "schedule": env.float("QCOS_AUDIT_SEQUENCE_INTERVAL", default=5.0),
@@ -221,6 +228,13 @@ QCOS = {
     "MAX_SHOTS": 100_000,
     "MAX_CIRCUIT_BYTES": env.int("QCOS_MAX_CIRCUIT_BYTES", default=256 * 1024),
     "MAX_CIRCUIT_OPERATIONS": env.int("QCOS_MAX_CIRCUIT_OPERATIONS", default=50_000),
+    # Private signing keys (files); see ledger/keys.py for the environment and KMS alternatives.
+    "KEY_DIR": env.str("QCOS_KEY_DIR", default=str(VAR_DIR / "keys")),
+    "GENERATE_KEYS": env.bool("QCOS_GENERATE_KEYS", default=True),
+    "REGISTRY_ORIGIN": env.str("QCOS_REGISTRY_ORIGIN", default="qcos.local/registry"),
+    "AUDIT_ORIGIN": env.str("QCOS_AUDIT_ORIGIN", default="qcos.local/audit"),
+    # A signed audit checkpoint at most this often (each costs one signature to verify later).
+    "AUDIT_CHECKPOINT_SECONDS": env.float("QCOS_AUDIT_CHECKPOINT_SECONDS", default=300.0),
     # Key `last_used_at` is written at most this often, so authentication is not a write per request.
     "API_KEY_TOUCH_SECONDS": env.float("QCOS_API_KEY_TOUCH_SECONDS", default=60.0),
 }

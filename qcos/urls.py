@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 
 def healthz(request):
@@ -13,6 +18,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v2.1/", include("qcos.api.urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema.json", SpectacularJSONAPIView.as_view(), name="schema-json"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]

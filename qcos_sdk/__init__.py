@@ -1,8 +1,12 @@
 """Python SDK for QCOS, the governance layer for quantum computing jobs.
 
-Importable without Django (it only talks HTTP), so it can be installed on
-user machines that never run the server.
+Importable without Django (it only talks HTTP, and evidence bundles are
+verified by the Django-free ``ledger.crypto``), so it can be installed on user
+machines that never run the server. ``EvidenceBundle`` is ``ledger.crypto``'s,
+with ``save()`` choosing JSON or the zip layout by file suffix.
 """
+
+from ledger.crypto import BundleFormatError, KeyRingError
 
 from ._version import __version__
 from .client import DEFAULT_BASE_URL, Namespace, QCOSClient
@@ -19,6 +23,19 @@ from .errors import (
     RateLimitError,
     ServerError,
     ValidationError,
+)
+from .ledger import (
+    AuditEntry,
+    AuditVerification,
+    BundleVerification,
+    ConsistencyProof,
+    EvidenceBundle,
+    InclusionProof,
+    KeyRing,
+    Ledger,
+    RegistryCheck,
+    RegistryLeaf,
+    VerificationReport,
 )
 from .models import (
     TERMINAL_STATUSES,
@@ -54,4 +71,17 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "JobTimings",
+    "AuditEntry",
+    "AuditVerification",
+    "BundleFormatError",
+    "BundleVerification",
+    "ConsistencyProof",
+    "EvidenceBundle",
+    "InclusionProof",
+    "KeyRing",
+    "KeyRingError",
+    "Ledger",
+    "RegistryCheck",
+    "RegistryLeaf",
+    "VerificationReport",
 ]

@@ -1,8 +1,9 @@
 """``qcos`` command-line interface.
 
 Exit codes are part of the interface so scripts can branch on them:
-0 job COMPLETED (or command succeeded), 1 job ended FAILED/CANCELLED/REJECTED,
-2 usage, validation or API error, 3 timed out waiting (the job keeps running).
+0 job COMPLETED (or command succeeded), 1 job ended FAILED/CANCELLED/REJECTED
+(or a verification failed: ``ledger verify``, ``ledger verify-audit``),
+2 usage, validation, IO or API error, 3 timed out waiting (the job keeps running).
 
 New command groups (``qcos ledger ...``, ``qcos bench ...``) plug in by adding
 a ``register(subparsers, common)`` function to ``COMMAND_GROUPS``; each
@@ -14,7 +15,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -23,6 +26,7 @@ from tqdm import tqdm
 from ._version import __version__
 from .client import QCOSClient
 from .errors import QCOSError, QCOSTimeoutError
+from .ledger import BundleFormatError, EvidenceBundle, KeyRing, KeyRingError, RegistryCheck, VerificationReport
 from .models import Job, JobStatus
 
 EXIT_OK = 0
@@ -291,9 +295,193 @@ def cmd_ledger_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ledger_get_evidence(args: argparse.Namespace) -> int:
+    path = args.output or f"{args.job_id}-evidence.json"
+    try:
+        bundle = _client(args).ledger.download_evidence(args.job_id, path)
+    except OSError as exc:
+        raise QCOSError("WRITE_FAILED", f"cannot write {path!r}: {exc.strerror or exc}") from exc
+    print(f"saved evidence bundle {bundle.bundle_id} of job {bundle.job_id} to {path}")
+    return EXIT_OK
+
+
+def cmd_ledger_keys(args: argparse.Namespace) -> int:
+    ring = _client(args).ledger.public_keys()
+    if args.output:
+        _write_text(args.output, ring.to_json() + "\n")
+        print(f"saved {len(ring)} public keys to {args.output} (pin it: qcos ledger verify --keys {args.output})")
+    else:
+        print(ring.to_json())
+    return EXIT_OK
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace) -> int:
+    sys.stdout.write(_client(args).ledger.checkpoint())
+    return EXIT_OK
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise QCOSError("WRITE_FAILED", f"cannot write {path!r}: {exc.strerror or exc}") from exc
+
+
+def _load_keyring(path: str) -> KeyRing:
+    try:
+        with open(path, "rb") as fh:
+            return KeyRing.from_json(fh.read())
+    except OSError as exc:
+        raise QCOSError("KEYS_UNREADABLE", f"cannot read key ring {path!r}: {exc.strerror or exc}") from exc
+    except KeyRingError as exc:
+        raise QCOSError("KEYS_INVALID", f"key ring {path!r}: {exc}") from exc
+
+
+_ITEM_CHECKS = frozenset({"item_hash", "chain", "schema"})
+
+
+def _verification_document(
+    args: argparse.Namespace,
+    bundle: EvidenceBundle,
+    report: VerificationReport,
+    keys_source: str,
+    keyring: KeyRing | None,
+    registry_check: RegistryCheck | None,
+    warnings: list[str],
+) -> dict[str, Any]:
+    data = bundle.to_dict()
+    failures = list(report.failures) + (list(registry_check.failures) if registry_check else [])
+    registry_log_valid = None if registry_check is None else bool(registry_check.valid)
+    ok = report.is_valid and registry_log_valid is not False
+    items = data.get("items") if isinstance(data.get("items"), list) else []
+    signatures = data.get("signatures") if isinstance(data.get("signatures"), list) else []
+    registry = data.get("registry") if isinstance(data.get("registry"), dict) else None
+    return {
+        "report_version": 1,
+        "verified_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "verifier": f"qcos-sdk/{__version__}",
+        "bundle_file": os.path.abspath(args.bundle),
+        "bundle_id": data.get("bundle_id"),
+        "job_id": data.get("job_id"),
+        "tenant_id": data.get("tenant_id"),
+        "merkle_root": data.get("merkle_root"),
+        "is_valid": ok,
+        "hashes_valid": report.hashes_valid,
+        "signatures_valid": report.signatures_valid,
+        "chain_valid": report.chain_valid,
+        "registry_valid": report.registry_valid,
+        "registry_log_valid": registry_log_valid,
+        "keys_pinned": report.keys_pinned,
+        "keys": {
+            "source": keys_source,
+            "key_ids": sorted(k.key_id for k in keyring) if keyring is not None else None,
+        },
+        "items": [
+            {
+                "index": i,
+                "type": item.get("type") if isinstance(item, dict) else None,
+                "hash": item.get("hash") if isinstance(item, dict) else None,
+                "valid": not any(f.get("index") == i and f["check"] in _ITEM_CHECKS for f in report.failures),
+            }
+            for i, item in enumerate(items)
+        ],
+        "signatures": [
+            {
+                "index": i,
+                "signer": sig.get("signer") if isinstance(sig, dict) else None,
+                "key_id": sig.get("key_id") if isinstance(sig, dict) else None,
+                "signed_at": sig.get("signed_at") if isinstance(sig, dict) else None,
+                "valid": not any(f.get("index") == i and f["check"] == "signature" for f in report.failures),
+            }
+            for i, sig in enumerate(signatures)
+        ],
+        "registry": (
+            {"leaf_index": registry.get("leaf_index"), "tree_size": registry.get("tree_size")} if registry else None
+        ),
+        "registry_log": registry_check.raw if registry_check is not None else None,
+        "failures": failures,
+        "warnings": warnings,
+    }
+
+
+def _status(value: bool | None, absent: str = "not present") -> str:
+    return absent if value is None else ("OK" if value else "FAILED")
+
+
+def _print_verification(doc: dict[str, Any], out: TextIO) -> None:
+    out.write(f"bundle {doc['bundle_id']} (job {doc['job_id']}, tenant {doc['tenant_id']})\n")
+    n_items = len(doc["items"])
+    out.write(f"  item hashes     {_status(doc['hashes_valid'])} ({n_items} items)\n")
+    signers = ", ".join(str(s["signer"]) for s in doc["signatures"] if s["valid"]) or "none valid"
+    out.write(f"  signatures      {_status(doc['signatures_valid'])} ({signers})\n")
+    out.write(f"  chain           {_status(doc['chain_valid'])}\n")
+    reg = doc["registry"]
+    where = f" (leaf {reg['leaf_index']} of tree size {reg['tree_size']})" if reg else ""
+    out.write(f"  registry proof  {_status(doc['registry_valid'])}{where}\n")
+    log = doc["registry_log"]
+    detail = ""
+    if log and log.get("checkpoint"):
+        cp = log["checkpoint"]
+        detail = f" ({log['method']} with checkpoint {cp['origin']} size {cp['size']})"
+    out.write(f"  registry log    {_status(doc['registry_log_valid'], 'not checked')}{detail}\n")
+    keys = doc["keys"]["source"]
+    if doc["keys_pinned"]:
+        out.write(f"  keys            pinned ({keys})\n")
+    else:
+        out.write("  keys            NOT PINNED: the bundle's own keys prove integrity, not origin\n")
+    verdict = "VALID" if doc["is_valid"] else f"INVALID ({len(doc['failures'])} failures)"
+    out.write(f"result: {verdict}\n")
+    for failure in doc["failures"]:
+        where = " ".join(
+            f"{k}={failure[k]}" for k in ("item", "field", "signer", "key_id", "index") if failure.get(k) is not None
+        )
+        out.write(f"  - {failure['check']}{' [' + where + ']' if where else ''}: {failure['message']}\n")
+    for warning in doc["warnings"]:
+        out.write(f"warning: {warning}\n")
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    try:
+        bundle = EvidenceBundle.load(args.bundle)
+    except BundleFormatError as exc:
+        raise QCOSError("BUNDLE_UNREADABLE", f"cannot read bundle {args.bundle!r}: {exc}") from exc
+    keyring: KeyRing | None = None
+    keys_source = "embedded public_keys (untrusted)"
+    extra_warnings: list[str] = []
+    if args.keys:
+        keyring = _load_keyring(args.keys)
+        keys_source = f"file {args.keys}"
+    client = None
+    if args.registry is not None:
+        client = QCOSClient(api_key=args.api_key, base_url=args.registry or args.base_url)
+        if keyring is None:
+            keyring = client.ledger.public_keys()
+            keys_source = client._url("/ledger/keys")
+            extra_warnings.append(
+                f"keys fetched from {client.base_url} at verification time, not pinned in advance (use --keys)"
+            )
+    report = bundle.verify(keyring, require_registry=args.require_registry, log_origin=args.log_origin)
+    registry_check = None
+    if client is not None:
+        assert keyring is not None  # --keys or fetched above
+        registry_check = client.ledger.check_registry(bundle, keyring, log_origin=args.log_origin)
+    doc = _verification_document(
+        args, bundle, report, keys_source, keyring, registry_check, list(report.warnings) + extra_warnings
+    )
+    if args.output:
+        _write_text(args.output, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    _print_verification(doc, sys.stdout)
+    if args.output:
+        print(f"report written to {args.output}")
+    return EXIT_OK if doc["is_valid"] else EXIT_JOB_FAILED
+
+
 def register_ledger(subparsers: Any, common: argparse.ArgumentParser) -> None:
     ledger = subparsers.add_parser("ledger", help="audit log, evidence and reports")
-    sub = ledger.add_subparsers(dest="ledger_command", metavar="{audit,verify-audit}", required=True)
+    sub = ledger.add_subparsers(
+        dest="ledger_command", metavar="{audit,verify-audit,get-evidence,verify,keys,checkpoint}", required=True
+    )
     audit = sub.add_parser("audit", parents=[common], help="query the audit log (one entry a line)")
     audit.add_argument("--tenant")
     audit.add_argument("--start", metavar="DATE")
@@ -305,6 +493,36 @@ def register_ledger(subparsers: Any, common: argparse.ArgumentParser) -> None:
     verify = sub.add_parser("verify-audit", parents=[common], help="verify the whole audit chain")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(handler=cmd_ledger_verify_audit)
+    get = sub.add_parser("get-evidence", parents=[common], help="download a completed job's evidence bundle")
+    get.add_argument("job_id")
+    get.add_argument("-o", "--output", metavar="FILE",
+                     help="FILE.json (one JSON file) or FILE.zip (the directory layout); "
+                          "default JOB-evidence.json")
+    get.set_defaults(handler=cmd_ledger_get_evidence)
+    check = sub.add_parser(
+        "verify", parents=[common], help="verify an evidence bundle offline (optionally against the registry)",
+        description="Verify an evidence bundle with the same code the server runs. Offline by default: "
+                    "hashes, Merkle root, signatures, chain of custody and the bundle's registry proof. "
+                    "--registry also checks, against the log's current signed checkpoint, that the bundle "
+                    "is still in the log (consistency proof from the bundle's checkpoint, or an inclusion "
+                    "proof when it carries none); proofs are verified locally, the server gives no verdict. "
+                    "Exit 0 all valid, 1 verification failed, 2 usage/IO/API error.",
+    )
+    check.add_argument("--bundle", required=True, metavar="FILE", help="bundle .json, .zip or exported directory")
+    check.add_argument("-o", "--output", metavar="REPORT", help="write the JSON report here")
+    check.add_argument("--keys", metavar="KEYS.json",
+                       help="pinned key ring (qcos ledger keys -o KEYS.json); default: the bundle's own keys")
+    check.add_argument("--registry", nargs="?", const="", metavar="URL",
+                       help="QCOS base URL (default: --base-url/$QCOS_BASE_URL) for the registry check; "
+                            "also fetches /ledger/keys when --keys is absent")
+    check.add_argument("--log-origin", metavar="ORIGIN", help="require checkpoints from this log origin")
+    check.add_argument("--require-registry", action="store_true", help="fail when the bundle has no registry proof")
+    check.set_defaults(handler=cmd_ledger_verify)
+    keys = sub.add_parser("keys", parents=[common], help="fetch the ledger's public key ring (to pin it)")
+    keys.add_argument("-o", "--output", metavar="FILE", help="write the key ring JSON here (default: stdout)")
+    keys.set_defaults(handler=cmd_ledger_keys)
+    cp = sub.add_parser("checkpoint", parents=[common], help="print the registry's current signed checkpoint")
+    cp.set_defaults(handler=cmd_ledger_checkpoint)
 
 
 COMMAND_GROUPS: list[Register] = [register_execute, register_jobs, register_ledger]

@@ -8,3 +8,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast use
 # The live server handles each request in a new thread: persistent connections would outlive
 # those threads and keep the test database open at teardown.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+import tempfile  # noqa: E402
+
+# Signing keys generated during tests stay out of the developer's var/keys.
+QCOS = {**QCOS, "KEY_DIR": tempfile.mkdtemp(prefix="qcos-test-keys-")}  # noqa: F405

@@ -42,3 +42,12 @@ def sequence_audit(self) -> int:
 
     _fresh_connections(self)
     return audit_sequence()
+
+
+@shared_task(bind=True, name="workers.tasks.sequence_registry", ignore_result=True)
+def sequence_registry(self) -> int | None:
+    from ledger.registry import registry_sequence
+
+    _fresh_connections(self)
+    checkpoint = registry_sequence()
+    return checkpoint.tree_size if checkpoint else None

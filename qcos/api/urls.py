@@ -1,11 +1,18 @@
 from django.urls import path
 
-from . import audit, views
+from . import audit, ledger_views, views
 
 urlpatterns = [
     path("jobs", views.JobListCreateView.as_view(), name="jobs"),
     path("jobs/<str:job_id>", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<str:job_id>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
+    path("jobs/<str:job_id>/evidence", ledger_views.JobEvidenceView.as_view(), name="job-evidence"),
+    path("ledger/keys", ledger_views.PublicKeysView.as_view(), name="ledger-keys"),
+    path("ledger/bundles/verify", ledger_views.BundleVerifyView.as_view(), name="bundle-verify"),
+    path("registry/checkpoint", ledger_views.CheckpointView.as_view(), name="registry-checkpoint"),
+    path("registry/proof/inclusion", ledger_views.InclusionProofView.as_view(), name="registry-inclusion"),
+    path("registry/proof/consistency", ledger_views.ConsistencyProofView.as_view(), name="registry-consistency"),
+    path("registry/leaves/<str:bundle_id>", ledger_views.LeafView.as_view(), name="registry-leaf"),
     path("audit", audit.AuditListView.as_view(), name="audit"),
     path("audit/verify", audit.AuditVerifyView.as_view(), name="audit-verify"),
 ]

@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ledger.audit import Outcome, audit_append, system_principal, user_principal
+from ledger.evidence import evidence_record
 from qcos.errors import (
     CircuitTooLarge,
     IdempotencyConflict,
@@ -312,11 +313,11 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
         )
         if not won:
             return False
-        job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
+        job = QuantumJob.objects.select_related("tenant", "project").get(pk=job_id)
         _audit_job(job, "JOB_COMPLETED", _worker_principal(worker, job), {
             "attempt": attempt, "execution_ms": outcome.execution_ms, "backend_version": outcome.backend_version,
         })
-        JobResult.objects.create(
+        result = JobResult.objects.create(
             job_id=job_id,
             attempt=attempt,
             counts=outcome.counts,
@@ -326,6 +327,7 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
             worker=worker,
             metadata=outcome.metadata,
         )
+        evidence_record(job=job, result=result, calibration=outcome.calibration)
     return True
 
 

@@ -173,10 +173,13 @@ def test_unknown_job_is_not_found(alice):
 
 
 def test_openapi_schema_and_docs_page(client):
-    schema = client.get("/api/schema?format=json")
+    schema = client.get("/api/schema.json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert {"/api/v2.1/jobs", "/api/v2.1/jobs/{job_id}", "/api/v2.1/jobs/{job_id}/cancel"} <= set(paths)
+    assert {"/api/v2.1/jobs", "/api/v2.1/jobs/{job_id}", "/api/v2.1/jobs/{job_id}/cancel",
+            "/api/v2.1/jobs/{job_id}/evidence", "/api/v2.1/audit", "/api/v2.1/ledger/keys",
+            "/api/v2.1/ledger/bundles/verify", "/api/v2.1/registry/checkpoint"} <= set(paths)
+    assert client.get("/api/schema").status_code == 200  # YAML
     assert "Idempotency-Key" in str(paths["/api/v2.1/jobs"]["post"]["parameters"])
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()

@@ -12,6 +12,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 OBJECT_ROUTES = [
     ("get", "/api/v2.1/jobs/{job_id}"),
     ("post", "/api/v2.1/jobs/{job_id}/cancel"),
+    ("get", "/api/v2.1/jobs/{job_id}/evidence"),
+    ("get", "/api/v2.1/jobs/{job_id}/evidence?format=zip"),
+    ("get", "/api/v2.1/registry/leaves/{bundle_id}"),
 ]
 
 
@@ -22,10 +25,22 @@ def alices_job(alice, monkeypatch):
     return alice.client.post("/api/v2.1/jobs", job_body(), format="json").json()["job_id"]
 
 
+@pytest.fixture
+def alices_completed_job(alice):
+    job_id = alice.client.post("/api/v2.1/jobs", job_body(), format="json").json()["job_id"]
+    return job_id, alice.client.get(f"/api/v2.1/jobs/{job_id}/evidence").json()["bundle_id"]
+
+
 @pytest.mark.parametrize(("method", "route"), OBJECT_ROUTES)
-def test_other_tenant_gets_not_found_and_changes_nothing(carol, alices_job, method, route):
+@pytest.mark.parametrize("state", ["queued", "completed"])
+def test_other_tenant_gets_not_found_and_changes_nothing(request, carol, method, route, state):
+    if state == "queued":
+        job_id, bundle_id = request.getfixturevalue("alices_job"), "bundle-none"
+    else:
+        job_id, bundle_id = request.getfixturevalue("alices_completed_job")
+    alices_job = job_id
     before = QuantumJob.objects.values().get(pk=alices_job)
-    response = getattr(carol.client, method)(route.format(job_id=alices_job), format="json")
+    response = getattr(carol.client, method)(route.format(job_id=job_id, bundle_id=bundle_id), format="json")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
     # The id the caller sent is echoed; nothing of the job itself is.
@@ -42,6 +57,12 @@ def test_other_tenant_never_sees_jobs_in_lists_or_counts(alice, carol, alices_jo
         assert all(job["tenant_id"] == "research-beta" for job in listing["results"])
     assert carol.client.get("/api/v2.1/jobs").json()["count"] == 1
     assert alice.client.get("/api/v2.1/jobs").json()["count"] == 1
+
+
+def test_other_tenant_cannot_verify_or_see_the_bundle_by_id(carol, alices_completed_job):
+    _, bundle_id = alices_completed_job
+    response = carol.client.post("/api/v2.1/ledger/bundles/verify", {"bundle_id": bundle_id}, format="json")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
 
 
 def test_other_tenants_key_cannot_submit_into_it(carol):
@@ -64,5 +85,6 @@ def test_every_object_route_is_in_the_matrix():
     for pattern in get_resolver().url_patterns:
         if str(pattern.pattern) == "api/v2.1/":
             routes |= {f"/api/v2.1/{p.pattern}" for p in pattern.url_patterns if "<" in str(p.pattern)}
-    listed = {route.replace("{job_id}", "<str:job_id>") for _, route in OBJECT_ROUTES}
+    listed = {route.split("?")[0].replace("{job_id}", "<str:job_id>").replace("{bundle_id}", "<str:bundle_id>")
+              for _, route in OBJECT_ROUTES}
     assert routes == listed

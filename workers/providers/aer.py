@@ -41,4 +41,5 @@ class AerAdapter:
             execution_ms_source="aer.result.results[0].time_taken",
             backend_version=f"qiskit-aer {aer_version}",
             metadata={"method": experiment.metadata.get("method"), "seed_simulator": experiment.seed_simulator},
+            calibration={"calibration_id": f"aer-{aer_version}-ideal", "noise_model": None},
         )

@@ -27,6 +27,8 @@ class ExecutionOutcome:
     execution_ms_source: str
     backend_version: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The calibration the run used; ``calibration_id`` names the snapshot (see evidence bundles).
+    calibration: dict[str, Any] = field(default_factory=dict)
 
 
 class ProviderAdapter(Protocol):

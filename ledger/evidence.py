@@ -1,0 +1,132 @@
+"""Provenance records and signed evidence bundles, written when a job completes.
+
+Called inside the transaction that completes the job, after its ``JOB_COMPLETED`` audit entry,
+so the bundle's audit trail ends with it. The worker that executed the job signs as ``worker``
+(the seed's ``backend.sig``: who ran it) and the ledger key countersigns as ``ledger`` (who
+notarized it). The bundle is registered as an unsequenced registry leaf; the registry
+sequencer later gives it a leaf index and a signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import orjson
+from django.utils import timezone
+
+from .crypto.bundle import build_bundle, registry_leaf_hash, sign_bundle
+from .crypto.canonical import canonical_json, format_timestamp, hash_json
+from .keys import signer_for
+from .models import AuditEntry, BundleRecord, Provenance, RegistryLeaf
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+_ENVIRONMENT = None
+
+
+def _environment() -> dict[str, str]:
+    global _ENVIRONMENT
+    if _ENVIRONMENT is None:
+        _ENVIRONMENT = {p: _version(p) for p in ("qcos", "qiskit", "qiskit-aer", "qiskit-ibm-runtime",
+                                                 "amazon-braket-sdk", "azure-quantum")}
+    return _ENVIRONMENT
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment else None
+
+
+def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord:
+    """Write the provenance record and the signed bundle of a completed ``job``."""
+    # Signers first: a key registered on first use must be valid at the signing time below.
+    worker_signer, ledger_signer = signer_for("worker"), signer_for("ledger")
+    now = timezone.now()
+    circuit = {
+        "qasm": job.circuit,
+        "circuit_hash": job.circuit_hash,
+        "qasm_version": job.qasm_version,
+        "num_qubits": job.num_qubits,
+        "num_clbits": job.num_clbits,
+        "depth": job.depth,
+        "gate_counts": job.gate_counts,
+        "submitted_at": _iso(job.submitted_at),
+        "submitted_by": f"user-{job.submitted_by_id}",
+        "tenant_id": job.tenant.slug,
+        "project": job.project.slug,
+        "tags": job.tags,
+    }
+    config = {
+        "backend": job.backend,
+        "provider": job.provider,
+        "shots": job.shots,
+        "priority": job.priority,
+        "ledger_enabled": job.ledger_enabled,
+    }
+    results = {"counts": result.counts, "shots": job.shots, "success": True}
+    telemetry = {
+        "attempt": result.attempt,
+        "worker": result.worker,
+        "started_at": _iso(job.started_at),
+        "completed_at": _iso(job.completed_at),
+        "execution_ms": result.execution_ms,
+        "execution_ms_source": result.execution_ms_source,
+        "queue_ms": (job.started_at - job.submitted_at).total_seconds() * 1000 if job.started_at else None,
+    }
+    calibration = {"backend": job.backend, "backend_version": result.backend_version, **calibration}
+    environment = _environment()
+    provenance = {
+        "provenance_id": f"prov-{now:%Y%m%d}-{secrets.token_hex(8)}",
+        "job_id": job.id,
+        "circuit_hash": job.circuit_hash,
+        "config_hash": hash_json(config),
+        "result_hash": hash_json(results),
+        "backend_id": job.backend,
+        "timestamp": format_timestamp(now),
+        "execution_environment": {
+            "sdk_version": environment["qiskit"],
+            "sdk_versions": environment,
+            "backend_version": result.backend_version,
+            "calibration_id": calibration.get("calibration_id", ""),
+        },
+    }
+    trail = [
+        {**orjson.loads(payload), "seq": seq, "entry_hash": entry_hash or None}
+        for payload, seq, entry_hash in AuditEntry.objects.filter(resource_type="quantum_job", resource_id=job.id)
+        .order_by("id")
+        .values_list("payload", "seq", "entry_hash")
+    ]
+    bundle = build_bundle(
+        job_id=job.id,
+        tenant_id=job.tenant.slug,
+        bundle_id=f"bundle-{secrets.token_hex(12)}",
+        created_at=now,
+        items={
+            "circuit_submission": circuit,
+            "execution_configuration": config,
+            "execution_result": results,
+            "telemetry": telemetry,
+            "calibration": calibration,
+            "provenance": provenance,
+            "audit_trail": {"entries": trail},
+        },
+    )
+    bundle = sign_bundle(bundle, worker_signer, "worker", signed_at=now)
+    bundle = sign_bundle(bundle, ledger_signer, "ledger", signed_at=now)
+    Provenance.objects.create(
+        provenance_id=provenance["provenance_id"], job=job, payload=canonical_json(provenance).decode(), created_at=now
+    )
+    record = BundleRecord.objects.create(
+        bundle_id=bundle["bundle_id"], job=job, tenant_slug=job.tenant.slug,
+        body=canonical_json(bundle).decode(), merkle_root=bundle["merkle_root"], created_at=now,
+    )
+    RegistryLeaf.objects.create(bundle=record, leaf_hash=registry_leaf_hash(bundle).hex())
+    return record

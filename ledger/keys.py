@@ -1,0 +1,177 @@
+"""Signing keys: where private keys come from, how public keys are published and rotated.
+
+* The **ledger** key notarizes bundles, registry checkpoints and audit checkpoints. It comes from
+  AWS KMS (``QCOS_LEDGER_KMS_KEY_ARN``, an ECC_NIST_P384 key), or a PEM in
+  ``QCOS_LEDGER_SIGNING_KEY`` / ``QCOS_LEDGER_SIGNING_KEY_FILE``, or ``<QCOS_KEY_DIR>/ledger.pem``,
+  generated on first use when ``QCOS_GENERATE_KEYS`` is on (the default in the embedded mode).
+* Each **worker** host signs what it executed with its own key: ``QCOS_WORKER_SIGNING_KEY(_FILE)``
+  or ``<QCOS_KEY_DIR>/worker-<host>.pem``, generated on first use likewise.
+
+Every public key is recorded in ``SigningKey`` with a validity window; rows are never deleted,
+so a bundle signed by a retired key keeps verifying. Rotation (``manage.py rotate_signing_key``)
+writes a new key file, retires the old key from that moment and keeps its file as
+``<name>.<key_id[:16]>.retired.pem``. Processes notice a rotated key file by its mtime.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .crypto.keyring import KeyRing, TrustedKey
+from .crypto.signing import KmsSigner, LocalSigner, Signer
+from .models import SigningKey
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[object, Signer]] = {}
+
+
+def _config() -> dict:
+    return settings.QCOS
+
+
+def _key_dir() -> Path:
+    return Path(_config()["KEY_DIR"])
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a role's private key comes from; ``stamp`` changes when the key does."""
+
+    kind: str  # "kms" | "env" | "file"
+    value: str
+    stamp: object
+
+
+def _source(role: str) -> _Source:
+    prefix = "LEDGER" if role == "ledger" else "WORKER"
+    arn = os.environ.get(f"QCOS_{prefix}_KMS_KEY_ARN", "")
+    if arn:
+        return _Source("kms", arn, arn)
+    pem = os.environ.get(f"QCOS_{prefix}_SIGNING_KEY", "")
+    if pem:
+        return _Source("env", pem, pem)
+    path = os.environ.get(f"QCOS_{prefix}_SIGNING_KEY_FILE") or str(_key_path(role))
+    try:
+        stamp: object = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        stamp = None
+    return _Source("file", path, stamp)
+
+
+def _key_path(role: str) -> Path:
+    return _key_dir() / ("ledger.pem" if role == "ledger" else f"worker-{_host()}.pem")
+
+
+def _load(source: _Source, role: str) -> Signer:
+    if source.kind == "kms":
+        import boto3
+
+        return KmsSigner(boto3.client("kms"), source.value)
+    if source.kind == "env":
+        return LocalSigner.from_pem(source.value)
+    path = Path(source.value)
+    if not path.exists():
+        if not _config()["GENERATE_KEYS"]:
+            raise RuntimeError(
+                f"no {role} signing key: set QCOS_{role.upper()}_SIGNING_KEY_FILE, QCOS_{role.upper()}_KMS_KEY_ARN "
+                f"or QCOS_GENERATE_KEYS=true (which creates {path})"
+            )
+        _write_new_key(path)
+    return LocalSigner.from_file(path)
+
+
+def _write_new_key(path: Path) -> LocalSigner:
+    signer = LocalSigner.generate()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(signer.private_key_pem())
+    os.replace(temporary, path)
+    return signer
+
+
+def signer_for(role: str) -> Signer:
+    """The current signer of ``role`` ("ledger" or "worker"), registered as a public key."""
+    source = _source(role)
+    with _lock:
+        cached = _cache.get(role)
+        if cached and cached[0] == source.stamp and source.stamp is not None:
+            signer = cached[1]
+        else:
+            signer = _load(source, role)
+            _cache[role] = (_source(role).stamp, signer)
+    # Cheap (a primary-key lookup) and it keeps the published key set complete whatever happened
+    # to the table since the signer was loaded.
+    _register(signer, role, backend=source.kind, arn=source.value if source.kind == "kms" else "")
+    return signer
+
+
+def _register(signer: Signer, role: str, *, backend: str, arn: str) -> SigningKey:
+    key, _ = SigningKey.objects.get_or_create(
+        key_id=signer.key_id,
+        defaults={
+            "role": role,
+            "backend": "kms" if backend == "kms" else "local",
+            "host": _host() if role == "worker" else "",
+            "public_key_der": signer.public_key_der,
+            "kms_key_arn": arn,
+            "not_before": timezone.now(),
+        },
+    )
+    return key
+
+
+def keyring(*, at: datetime | None = None) -> KeyRing:
+    """Every public key ever used, with its window and role (what auditors pin)."""
+    ring = KeyRing()
+    for key in SigningKey.objects.all():
+        ring.add(
+            TrustedKey(
+                public_key_der=bytes(key.public_key_der),
+                not_before=key.not_before,
+                not_after=key.not_after,
+                status=key.status,
+                # The ledger key also signs registry and audit checkpoints ("log").
+                roles=frozenset({"ledger", "log"}) if key.role == "ledger" else frozenset({key.role}),
+            )
+        )
+    return ring
+
+
+@transaction.atomic
+def signing_key_rotate(*, role: str) -> tuple[str | None, str]:
+    """Replace the file-held key of ``role`` (on this host, for workers); returns (old, new) ids.
+
+    KMS and environment keys are rotated where they live: point the setting at the new key.
+    """
+    source = _source(role)
+    if source.kind != "file":
+        raise RuntimeError(f"the {role} key comes from {source.kind}; rotate it there and restart")
+    path = Path(source.value)
+    old = LocalSigner.from_file(path) if path.exists() else None
+    now = timezone.now()
+    if old is not None:
+        path.rename(path.with_name(f"{path.stem}.{old.key_id[:16]}.retired.pem"))
+        SigningKey.objects.filter(key_id=old.key_id).update(status="retired", not_after=now)
+    new = _write_new_key(path)
+    SigningKey.objects.create(
+        key_id=new.key_id, role=role, backend="local", host=_host() if role == "worker" else "",
+        public_key_der=new.public_key_der, not_before=now,
+    )
+    with _lock:
+        _cache.pop(role, None)
+    return (old.key_id if old else None), new.key_id

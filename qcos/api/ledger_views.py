@@ -1,0 +1,195 @@
+"""Ledger endpoints: evidence bundles, public keys, bundle verification, the registry."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger import registry
+from ledger.crypto.bundle import BundleFormatError, EvidenceBundle, attach_registry
+from ledger.keys import keyring
+from ledger.models import BundleRecord, RegistryLeaf
+from qcos.errors import NotFound, ValidationFailed
+from qcos.jobs import selectors
+from qcos.tenancy.roles import Capability
+
+
+def _viewer(request: Request):
+    principal = request.auth
+    principal.require(Capability.VIEW_JOBS)
+    return principal
+
+
+def bundle_document(record: BundleRecord) -> dict[str, Any]:
+    """The stored signed bundle, plus its registry proof (once checkpointed) and the key set."""
+    bundle = orjson.loads(record.body)
+    registration = registry.registration_of(record.bundle_id)
+    if registration is not None:
+        bundle = attach_registry(
+            bundle, leaf_index=registration.leaf_index, tree_size=registration.tree_size,
+            inclusion_proof=registration.proof, checkpoint=registration.checkpoint.note,
+        )
+    bundle["public_keys"] = keyring().to_dict()
+    return bundle
+
+
+class JobEvidenceView(APIView):
+    @extend_schema(
+        summary="The job's signed evidence bundle (JSON, or the seed's directory layout as a zip)",
+        parameters=[OpenApiParameter("format", str, enum=["json", "zip"], required=False)],
+        responses={200: dict},
+    )
+    def get(self, request: Request, job_id: str):
+        job = selectors.job_get(principal=_viewer(request), job_id=job_id)
+        record = BundleRecord.objects.filter(job=job).first()
+        if record is None:
+            raise NotFound(f"job {job_id} has no evidence bundle (it is {job.status})", details={"job_id": job_id})
+        document = bundle_document(record)
+        if request.query_params.get("format") != "zip":
+            return Response(document)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "bundle.zip"
+            EvidenceBundle(document).to_zip(path)
+            response = HttpResponse(path.read_bytes(), content_type="application/zip")
+        response["Content-Disposition"] = f"attachment; filename={record.bundle_id}.zip"
+        return response
+
+
+class PublicKeysView(APIView):
+    @extend_schema(summary="The ledger's and workers' public keys with validity windows", responses={200: dict})
+    def get(self, request: Request) -> Response:
+        _viewer(request)
+        return Response(keyring().to_dict())
+
+
+class BundleVerifyInput(serializers.Serializer):
+    bundle_id = serializers.CharField(required=False)
+    bundle = serializers.DictField(required=False)
+    check_registry = serializers.BooleanField(default=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("bundle_id")) == bool(attrs.get("bundle")):
+            raise serializers.ValidationError("give exactly one of bundle_id or bundle")
+        return attrs
+
+
+class BundleVerifyView(APIView):
+    @extend_schema(summary="Verify a bundle (stored or given) and, optionally, its registration",
+                   request=BundleVerifyInput, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        principal = _viewer(request)
+        data = BundleVerifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        if params.get("bundle_id"):
+            record = BundleRecord.objects.filter(bundle_id=params["bundle_id"], tenant_slug=principal.tenant.slug).first()
+            if record is None:
+                raise NotFound(f"bundle {params['bundle_id']} not found", details={"bundle_id": params["bundle_id"]})
+            document = bundle_document(record)
+        else:
+            document = params["bundle"]
+        try:
+            report = EvidenceBundle(document).verify(keyring=keyring())
+        except BundleFormatError as exc:
+            raise ValidationFailed(f"not an evidence bundle: {exc}", code="VERIFICATION_FAILED") from None
+        body = {"bundle_id": document.get("bundle_id"), **_report(report)}
+        if params["check_registry"]:
+            body.update(_registration(document))
+        return Response(body)
+
+
+def _report(report) -> dict[str, Any]:
+    return {
+        "is_valid": report.is_valid, "signatures_valid": report.signatures_valid, "hashes_valid": report.hashes_valid,
+        "chain_valid": report.chain_valid, "registry_valid": report.registry_valid, "keys_pinned": report.keys_pinned,
+        "failures": list(report.failures), "warnings": list(report.warnings),
+    }
+
+
+def _registration(document: dict[str, Any]) -> dict[str, Any]:
+    from ledger.crypto.bundle import registry_leaf_hash
+
+    try:
+        leaf_hash = registry_leaf_hash(document).hex()
+    except (BundleFormatError, KeyError, TypeError, ValueError):
+        leaf_hash = None
+    leaf = RegistryLeaf.objects.filter(leaf_hash=leaf_hash, leaf_index__isnull=False).first() if leaf_hash else None
+    checkpoint = registry.latest_checkpoint()
+    registered = bool(leaf and checkpoint and checkpoint.tree_size > leaf.leaf_index)
+    return {
+        "registered": registered,
+        "registration_date": leaf.registered_at.isoformat().replace("+00:00", "Z") if registered else None,
+        "certificate_id": registry.certificate_id(leaf.leaf_index, leaf.leaf_hash) if registered else None,
+        "leaf_index": leaf.leaf_index if registered else None,
+        "tree_size": checkpoint.tree_size if registered else None,
+    }
+
+
+class CheckpointView(APIView):
+    @extend_schema(summary="The latest signed registry checkpoint (C2SP signed note)", responses={200: str})
+    def get(self, request: Request) -> HttpResponse:
+        _viewer(request)
+        checkpoint = registry.latest_checkpoint()
+        if checkpoint is None:
+            raise NotFound("the registry has no checkpoint yet")
+        return HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
+
+
+def _int(request: Request, name: str) -> int:
+    try:
+        value = int(request.query_params[name])
+    except (KeyError, ValueError):
+        raise ValidationFailed(f"{name} must be a non-negative integer", details={"field": name}) from None
+    if value < 0:
+        raise ValidationFailed(f"{name} must be a non-negative integer", details={"field": name})
+    return value
+
+
+class InclusionProofView(APIView):
+    @extend_schema(summary="RFC 9162 inclusion proof of a leaf in a tree of the given size", responses={200: dict},
+                   parameters=[OpenApiParameter("leaf_index", int), OpenApiParameter("tree_size", int)])
+    def get(self, request: Request) -> Response:
+        _viewer(request)
+        index, size = _int(request, "leaf_index"), _int(request, "tree_size")
+        if not index < size <= registry.tree_size():
+            raise ValidationFailed("need leaf_index < tree_size <= the registry's size",
+                                   details={"tree_size_now": registry.tree_size()})
+        proof = registry.inclusion_proof(index, size)
+        root = registry.merkle.root_from(size, registry._NodeStore())
+        return Response({"leaf_index": index, "tree_size": size, "inclusion_proof": [h.hex() for h in proof],
+                         "root": root.hex()})
+
+
+class ConsistencyProofView(APIView):
+    @extend_schema(summary="RFC 9162 consistency proof between two tree sizes", responses={200: dict},
+                   parameters=[OpenApiParameter("first", int), OpenApiParameter("second", int)])
+    def get(self, request: Request) -> Response:
+        _viewer(request)
+        first, second = _int(request, "first"), _int(request, "second")
+        if not 0 < first <= second <= registry.tree_size():
+            raise ValidationFailed("need 0 < first <= second <= the registry's size",
+                                   details={"tree_size_now": registry.tree_size()})
+        proof = registry.consistency_proof(first, second)
+        return Response({"first": first, "second": second, "consistency_proof": [h.hex() for h in proof]})
+
+
+class LeafView(APIView):
+    @extend_schema(summary="A bundle's registry leaf", responses={200: dict})
+    def get(self, request: Request, bundle_id: str) -> Response:
+        principal = _viewer(request)
+        leaf = RegistryLeaf.objects.filter(bundle_id=bundle_id, bundle__tenant_slug=principal.tenant.slug).first()
+        if leaf is None:
+            raise NotFound(f"bundle {bundle_id} not found", details={"bundle_id": bundle_id})
+        return Response({
+            "bundle_id": bundle_id, "leaf_index": leaf.leaf_index, "leaf_hash": leaf.leaf_hash,
+            "registered_at": leaf.registered_at.isoformat().replace("+00:00", "Z") if leaf.registered_at else None,
+        })
