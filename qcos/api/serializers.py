@@ -67,6 +67,7 @@ class JobOutput(serializers.Serializer):
     depth = serializers.IntegerField()
     counts = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
     attempts = serializers.IntegerField()
+    provenance_id = serializers.CharField(allow_null=True)
     error = JobErrorOutput(allow_null=True)
     timings = TimingsOutput()
 
@@ -78,6 +79,13 @@ def _ms(start, end) -> float | None:
     if start is None or end is None:
         return None
     return round((end - start).total_seconds() * 1000.0, 3)
+
+
+def _provenance_id(job: QuantumJob) -> str | None:
+    if job.status != JobStatus.COMPLETED:
+        return None
+    provenance = getattr(job, "provenance", None)
+    return provenance.provenance_id if provenance else None
 
 
 def job_representation(job: QuantumJob) -> dict[str, Any]:
@@ -97,6 +105,7 @@ def job_representation(job: QuantumJob) -> dict[str, Any]:
         "depth": job.depth,
         "counts": result.counts if result else None,
         "attempts": job.attempts,
+        "provenance_id": _provenance_id(job),
         "error": {"code": job.error_code, "message": job.error_message}
         if job.status == JobStatus.FAILED
         else None,

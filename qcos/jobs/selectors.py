@@ -14,7 +14,7 @@ def jobs_for(*, principal: Principal) -> QuerySet[QuantumJob]:
     """The one place tenant scoping happens for jobs: every API read starts here."""
     return (
         QuantumJob.objects.filter(tenant=principal.tenant)
-        .select_related("tenant", "project", "result")
+        .select_related("tenant", "project", "result", "provenance")
         .defer("circuit")
     )
 

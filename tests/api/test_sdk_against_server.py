@@ -23,6 +23,9 @@ def test_seed_snippet_runs_as_written(live_server, alice):
     )
     assert result.status == "COMPLETED" and sum(result.counts.values()) == 100
     assert result.circuit_hash.startswith("sha256:") and result.job_id.startswith("job-")
+    assert result.provenance_id.startswith("prov-")
+    bundle = client.ledger.get_evidence_bundle(result.job_id)
+    assert bundle.verify(keyring=client.ledger.public_keys()).is_valid
     job = client.get_job(result.job_id)
     assert job.tags == {"experiment": "vqe-h2", "researcher": "alice", "grant": "NSF-2026-001"}
     assert [j.job_id for j in client.list_jobs(tag="grant=NSF-2026-001")] == [result.job_id]

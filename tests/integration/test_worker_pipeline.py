@@ -9,6 +9,8 @@ import time
 import pytest
 import requests
 
+from ledger.crypto import EvidenceBundle, KeyRing
+from ledger.models import AuditEntry, SigningKey
 from qcos.jobs.models import JobResult, QuantumJob
 from tests.factories import job_body, slow_circuit
 
@@ -35,8 +37,19 @@ def test_a_job_submitted_over_http_completes_on_a_worker(live_server, alice, red
     job = requests.get(f"{live_server.url}/api/v2.1/jobs/{job_id}", headers={"Authorization": f"Bearer {alice.key}"},
                        timeout=10).json()
     assert set(job["counts"]) <= {"00", "11"} and sum(job["counts"].values()) == 1024
-    assert job["attempts"] == 1
+    assert job["attempts"] == 1 and job["provenance_id"].startswith("prov-")
     assert JobResult.objects.get(job_id=job_id).worker.endswith(tuple(str(pid) for pid in worker.children()))
+    # The worker process signed the evidence; its beat sequences the registry and the audit log.
+    headers = {"X-API-Key": alice.key}
+    bundle = requests.get(f"{live_server.url}/api/v2.1/jobs/{job_id}/evidence", headers=headers, timeout=10).json()
+    keys = KeyRing.from_dict(requests.get(f"{live_server.url}/api/v2.1/ledger/keys", headers=headers, timeout=10).json())
+    assert EvidenceBundle(bundle).verify(keyring=keys).is_valid
+    worker_key = next(s["key_id"] for s in bundle["signatures"] if s["signer"] == "worker")
+    assert SigningKey.objects.get(key_id=worker_key).host  # the worker host's own key
+    wait_for(lambda: "registry" in requests.get(f"{live_server.url}/api/v2.1/jobs/{job_id}/evidence",
+                                                headers=headers, timeout=10).json(), 30, 0.5, "registered")
+    assert AuditEntry.objects.filter(seq__isnull=True).count() == 0 or wait_for(
+        lambda: not AuditEntry.objects.filter(seq__isnull=True).exists(), 30, 0.5, "audit sequenced")
 
 
 def test_kill_9_of_the_worker_child_mid_job_completes_exactly_once(
