@@ -302,6 +302,10 @@ def server_env(args, broker_url: str) -> dict[str, str]:
         LOG_LEVEL=args.log_level,
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
+        # Generated signing keys, static files etc. go to the run's scratch directory, never the
+        # repository's var/ (QCOS_KEY_DIR is also set, for trees where it does not follow VAR_DIR).
+        QCOS_VAR_DIR=str(args.workdir / "var"),
+        QCOS_KEY_DIR=str(args.workdir / "var" / "keys"),
     )
     for item in args.env:
         name, _, value = item.partition("=")
@@ -695,6 +699,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _raise_on_signal)
     signal.signal(signal.SIGHUP, _raise_on_signal)
     workdir = Path(tempfile.mkdtemp(prefix="qcos-perf-"))
+    args.workdir = workdir
     stack = Stack(workdir)
     created_db = False
     failed = True
