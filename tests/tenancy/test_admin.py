@@ -55,3 +55,18 @@ def test_an_admin_issues_a_key_in_the_admin_and_it_is_shown_once(adam):
     from qcos.tenancy.selectors import api_key_lookup
 
     assert api_key_lookup(plaintext=plaintext).name == "ci"
+
+
+def test_the_audit_log_is_visible_to_auditors_of_the_tenant_only_and_never_editable(alice, carol):
+    from ledger.models import AuditEntry
+    from tests.conftest import _actor
+
+    auditor = _actor("research-alpha", "aud@alpha.example", "auditor")
+    carol.client.post("/api/v2.1/jobs", job_body(ledger={"tenant_id": "research-beta"}), format="json")
+    client = login(auditor)
+    page = client.get("/admin/ledger/auditentry/")
+    assert page.status_code == 200
+    assert "research-beta" not in page.content.decode() and "research-alpha" in page.content.decode()
+    entry = AuditEntry.objects.filter(tenant_slug="research-alpha").first()
+    assert client.post(f"/admin/ledger/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert login(alice).get("/admin/ledger/auditentry/").status_code == 302
