@@ -5,7 +5,7 @@ COPY requirements.txt pyproject.toml ./
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN pip install --no-cache-dir --no-deps -e . \
- && useradd --system --home /var/lib/qcos qcos && mkdir -p /var/lib/qcos && chown qcos /var/lib/qcos \
+ && useradd --system --home /var/lib/qcos qcos && mkdir -p /var/lib/qcos/keys && chown -R qcos /var/lib/qcos && chmod 700 /var/lib/qcos/keys \
  && SECRET_KEY=build DEBUG=false python manage.py collectstatic --noinput -v0
 USER qcos
 EXPOSE 8000
