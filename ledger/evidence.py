@@ -77,9 +77,11 @@ def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord
         "worker": result.worker,
         "started_at": _iso(job.started_at),
         "completed_at": _iso(job.completed_at),
-        "execution_ms": result.execution_ms,
-        "execution_ms_source": result.execution_ms_source,
-        "queue_ms": (job.started_at - job.submitted_at).total_seconds() * 1000 if job.started_at else None,
+        # Whole microseconds: integers canonicalize identically everywhere (floats are where
+        # JSON encoders disagree), and no clock here is finer.
+        "execution_us": round(result.execution_ms * 1000),
+        "execution_time_source": result.execution_ms_source,
+        "queue_us": round((job.started_at - job.submitted_at).total_seconds() * 1e6) if job.started_at else None,
     }
     calibration = {"backend": job.backend, "backend_version": result.backend_version, **calibration}
     environment = _environment()
@@ -119,8 +121,8 @@ def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord
             "audit_trail": {"entries": trail},
         },
     )
-    bundle = sign_bundle(bundle, worker_signer, "worker", signed_at=now)
-    bundle = sign_bundle(bundle, ledger_signer, "ledger", signed_at=now)
+    bundle = sign_bundle(bundle, worker_signer, "worker", signed_at=now, check=False)  # built just above
+    bundle = sign_bundle(bundle, ledger_signer, "ledger", signed_at=now, check=False)
     Provenance.objects.create(
         provenance_id=provenance["provenance_id"], job=job, payload=canonical_json(provenance).decode(), created_at=now
     )

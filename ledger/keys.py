@@ -32,6 +32,8 @@ from .models import SigningKey
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[object, Signer]] = {}
+# Key ids known to be in SigningKey (added once their registering transaction commits).
+_registered: set[str] = set()
 
 
 def _config() -> dict:
@@ -114,9 +116,10 @@ def signer_for(role: str) -> Signer:
         else:
             signer = _load(source, role)
             _cache[role] = (_source(role).stamp, signer)
-    # Cheap (a primary-key lookup) and it keeps the published key set complete whatever happened
-    # to the table since the signer was loaded.
-    _register(signer, role, backend=source.kind, arn=source.value if source.kind == "kms" else "")
+    if signer.key_id not in _registered:
+        _register(signer, role, backend=source.kind, arn=source.value if source.kind == "kms" else "")
+        key = signer.key_id
+        transaction.on_commit(lambda: _registered.add(key))
     return signer
 
 
@@ -174,4 +177,5 @@ def signing_key_rotate(*, role: str) -> tuple[str | None, str]:
     )
     with _lock:
         _cache.pop(role, None)
+    transaction.on_commit(lambda: _registered.add(new.key_id))
     return (old.key_id if old else None), new.key_id

@@ -15,7 +15,7 @@ Every process the script starts lives in its own process group, gets SIGTERM whe
 
 Run with the project's venv, from anywhere:
 
-    .venv/bin/python perf/pipeline.py                  # defaults: ~1.5 minutes
+    .venv/bin/python perf/pipeline.py                  # defaults: about 1 minute (+ up to --quiet-wait per phase)
     .venv/bin/python perf/pipeline.py --workers 2 --worker-layout pool --pool prefork \
         --gunicorn-workers 2 --duration 20 --clients 16
 """
@@ -696,6 +696,8 @@ def fmt(values: list[float]) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # Ctrl-C must work even when started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_on_signal)
     signal.signal(signal.SIGHUP, _raise_on_signal)
     workdir = Path(tempfile.mkdtemp(prefix="qcos-perf-"))

@@ -199,6 +199,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_DEFAULT_QUEUE = "qcos"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless told to reuse
+# it: a new PostgreSQL connection per job cost more than the job (perf/pipeline.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE = {
     "reconcile-jobs": {
@@ -228,6 +231,9 @@ QCOS = {
     "MAX_SHOTS": 100_000,
     "MAX_CIRCUIT_BYTES": env.int("QCOS_MAX_CIRCUIT_BYTES", default=256 * 1024),
     "MAX_CIRCUIT_OPERATIONS": env.int("QCOS_MAX_CIRCUIT_OPERATIONS", default=50_000),
+    # Aer threads per simulation. Parallelism comes from worker processes; OpenMP fan-out on a
+    # millisecond circuit only contends with them. Raise it for workers dedicated to large circuits.
+    "AER_MAX_PARALLEL_THREADS": env.int("QCOS_AER_MAX_PARALLEL_THREADS", default=1),
     # Private signing keys (files); see ledger/keys.py for the environment and KMS alternatives.
     "KEY_DIR": env.str("QCOS_KEY_DIR", default=str(VAR_DIR / "keys")),
     "GENERATE_KEYS": env.bool("QCOS_GENERATE_KEYS", default=True),

@@ -79,3 +79,14 @@ def adam(db) -> Actor:
 @pytest.fixture
 def carol(db) -> Actor:
     return _actor("research-beta", "carol@beta.example", "researcher")
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_signing_keys():
+    """pytest-django empties tables between tests; the per-process memo of registered keys must
+    not outlive the rows it remembers."""
+    from ledger import keys
+
+    keys._registered.clear()
+    yield
+    keys._registered.clear()

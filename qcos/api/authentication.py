@@ -9,7 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from qcos.tenancy.principal import Principal
-from qcos.tenancy.selectors import api_key_lookup, roles_of
+from qcos.tenancy.selectors import api_key_lookup
 from qcos.tenancy.keys import parse_prefix
 from qcos.tenancy.services import api_key_touch, auth_failure_record
 
@@ -31,7 +31,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = api_key_lookup(plaintext=presented)
         if api_key is None:
             self._fail(request, parse_prefix(presented), "invalid or revoked API key")
-        roles = roles_of(user=api_key.user, tenant=api_key.tenant)
+        roles = frozenset({api_key.member_role}) if api_key.member_role else frozenset()
         if not roles:
             self._fail(request, api_key.prefix, "the key's user is no longer a member of its tenant")
         api_key_touch(api_key=api_key, min_interval_seconds=settings.QCOS["API_KEY_TOUCH_SECONDS"])

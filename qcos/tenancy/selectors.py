@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import OuterRef, Subquery
+
 from .keys import matches, parse_prefix
 from .models import ApiKey, Membership
 
@@ -11,8 +13,11 @@ def api_key_lookup(*, plaintext: str) -> ApiKey | None:
     prefix = parse_prefix(plaintext)
     if prefix is None:
         return None
+    # The key, its user and tenant, and the user's role there, in one query.
+    role = Membership.objects.filter(user=OuterRef("user"), tenant=OuterRef("tenant")).values("role")[:1]
     api_key = (
         ApiKey.objects.select_related("tenant", "user")
+        .annotate(member_role=Subquery(role))
         .filter(prefix=prefix, revoked_at__isnull=True, user__is_active=True)
         .first()
     )

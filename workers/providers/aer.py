@@ -7,6 +7,7 @@ only when they use an instruction Aer does not run natively, and then only to it
 
 from __future__ import annotations
 
+from django.conf import settings
 from qiskit import QuantumCircuit, transpile
 from qiskit_aer import AerSimulator
 from qiskit_aer import __version__ as aer_version
@@ -18,7 +19,7 @@ _DIRECTIVES = frozenset({"measure", "barrier", "reset", "delay"})
 
 class AerAdapter:
     def __init__(self) -> None:
-        self._simulator = AerSimulator()
+        self._simulator = AerSimulator(max_parallel_threads=settings.QCOS["AER_MAX_PARALLEL_THREADS"])
         self._native = frozenset(self._simulator.configuration().basis_gates) | _DIRECTIVES
 
     def run(self, circuit: QuantumCircuit, *, shots: int, seed: int | None = None) -> ExecutionOutcome:
