@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 from django.utils import timezone
 
-from .crypto.bundle import build_bundle, registry_leaf_hash, sign_bundle
+from .crypto.bundle import attach_registry, build_bundle, registry_leaf_hash, sign_bundle
 from .crypto.canonical import canonical_json, format_timestamp, hash_json
-from .keys import signer_for
+from .keys import keyring, signer_for
 from .models import AuditEntry, BundleRecord, Provenance, RegistryLeaf
 
 
@@ -132,3 +132,18 @@ def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord
     )
     RegistryLeaf.objects.create(bundle=record, leaf_hash=registry_leaf_hash(bundle).hex())
     return record
+
+
+def bundle_document(record: BundleRecord) -> dict[str, Any]:
+    """The stored signed bundle, plus its registry proof (once checkpointed) and the key set."""
+    from .registry import registration_of
+
+    bundle = orjson.loads(record.body)
+    registration = registration_of(record.bundle_id)
+    if registration is not None:
+        bundle = attach_registry(
+            bundle, leaf_index=registration.leaf_index, tree_size=registration.tree_size,
+            inclusion_proof=registration.proof, checkpoint=registration.checkpoint.note,
+        )
+    bundle["public_keys"] = keyring().to_dict()
+    return bundle

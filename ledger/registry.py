@@ -121,3 +121,23 @@ def registration_of(bundle_id: str) -> Registration | None:
 
 def certificate_id(leaf_index: int, leaf_hash: str) -> str:
     return f"cert-{leaf_index:010d}-{leaf_hash[:16]}"
+
+
+def registration_status(document: dict) -> dict:
+    """Whether a bundle (as a document) is a leaf in a signed checkpoint, and its certificate."""
+    from .crypto.bundle import BundleFormatError, registry_leaf_hash
+
+    try:
+        leaf_hash = registry_leaf_hash(document).hex()
+    except (BundleFormatError, KeyError, TypeError, ValueError):
+        leaf_hash = None
+    leaf = RegistryLeaf.objects.filter(leaf_hash=leaf_hash, leaf_index__isnull=False).first() if leaf_hash else None
+    checkpoint = latest_checkpoint()
+    registered = bool(leaf and checkpoint and checkpoint.tree_size > leaf.leaf_index)
+    return {
+        "registered": registered,
+        "registration_date": leaf.registered_at.isoformat().replace("+00:00", "Z") if registered else None,
+        "certificate_id": certificate_id(leaf.leaf_index, leaf.leaf_hash) if registered else None,
+        "leaf_index": leaf.leaf_index if registered else None,
+        "tree_size": checkpoint.tree_size if registered else None,
+    }

@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import orjson
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -15,7 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger import registry
-from ledger.crypto.bundle import BundleFormatError, EvidenceBundle, attach_registry
+from ledger.crypto.bundle import BundleFormatError, EvidenceBundle
+from ledger.evidence import bundle_document
 from ledger.keys import keyring
 from ledger.models import BundleRecord, RegistryLeaf
 from qcos.errors import NotFound, ValidationFailed
@@ -27,19 +27,6 @@ def _viewer(request: Request):
     principal = request.auth
     principal.require(Capability.VIEW_JOBS)
     return principal
-
-
-def bundle_document(record: BundleRecord) -> dict[str, Any]:
-    """The stored signed bundle, plus its registry proof (once checkpointed) and the key set."""
-    bundle = orjson.loads(record.body)
-    registration = registry.registration_of(record.bundle_id)
-    if registration is not None:
-        bundle = attach_registry(
-            bundle, leaf_index=registration.leaf_index, tree_size=registration.tree_size,
-            inclusion_proof=registration.proof, checkpoint=registration.checkpoint.note,
-        )
-    bundle["public_keys"] = keyring().to_dict()
-    return bundle
 
 
 class JobEvidenceView(APIView):
@@ -103,7 +90,7 @@ class BundleVerifyView(APIView):
             raise ValidationFailed(f"not an evidence bundle: {exc}", code="VERIFICATION_FAILED") from None
         body = {"bundle_id": document.get("bundle_id"), **_report(report)}
         if params["check_registry"]:
-            body.update(_registration(document))
+            body.update(registry.registration_status(document))
         return Response(body)
 
 
@@ -112,25 +99,6 @@ def _report(report) -> dict[str, Any]:
         "is_valid": report.is_valid, "signatures_valid": report.signatures_valid, "hashes_valid": report.hashes_valid,
         "chain_valid": report.chain_valid, "registry_valid": report.registry_valid, "keys_pinned": report.keys_pinned,
         "failures": list(report.failures), "warnings": list(report.warnings),
-    }
-
-
-def _registration(document: dict[str, Any]) -> dict[str, Any]:
-    from ledger.crypto.bundle import registry_leaf_hash
-
-    try:
-        leaf_hash = registry_leaf_hash(document).hex()
-    except (BundleFormatError, KeyError, TypeError, ValueError):
-        leaf_hash = None
-    leaf = RegistryLeaf.objects.filter(leaf_hash=leaf_hash, leaf_index__isnull=False).first() if leaf_hash else None
-    checkpoint = registry.latest_checkpoint()
-    registered = bool(leaf and checkpoint and checkpoint.tree_size > leaf.leaf_index)
-    return {
-        "registered": registered,
-        "registration_date": leaf.registered_at.isoformat().replace("+00:00", "Z") if registered else None,
-        "certificate_id": registry.certificate_id(leaf.leaf_index, leaf.leaf_hash) if registered else None,
-        "leaf_index": leaf.leaf_index if registered else None,
-        "tree_size": checkpoint.tree_size if registered else None,
     }
 
 
