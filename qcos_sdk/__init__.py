@@ -38,6 +38,7 @@ from .ledger import (
     VerificationReport,
 )
 from .models import (
+    CostEstimate,
     TERMINAL_STATUSES,
     CostBreakdown,
     Job,
@@ -48,6 +49,7 @@ from .models import (
 )
 
 __all__ = [
+    "CostEstimate",
     "__version__",
     "DEFAULT_BASE_URL",
     "Namespace",

@@ -37,7 +37,7 @@ from .errors import (
     error_from_response,
 )
 from .ledger import Ledger
-from .models import Job
+from .models import CostEstimate, Job
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v2.1"
@@ -199,6 +199,16 @@ class QCOSClient:
             if job.is_terminal:
                 return job
             delay = min(delay * POLL_GROWTH, POLL_MAX_S)
+
+    def estimate_cost(
+        self, circuit: str, backend: str = "simulator", shots: int = 1024, priority: str | None = None
+    ) -> CostEstimate:
+        """Price a job before submitting it: ``cost_usd``, ``estimated_queue_minutes``, ``breakdown``
+        (queue, compute, storage) and the price-sheet version used."""
+        body: dict[str, Any] = {"circuit": circuit, "backend": backend, "shots": shots}
+        if priority:
+            body["priority"] = priority
+        return CostEstimate(self._request("POST", "/estimates", json=body, retry=True))
 
     def get_job(self, job_id: str) -> Job:
         """Fetch one job by id."""

@@ -151,3 +151,40 @@ class Job(Record):
 
 # Backwards-friendly name used in the product docs ("result = client.execute(...)").
 JobResult = Job
+
+
+def _decimal(value: Any) -> Any:
+    from decimal import Decimal
+
+    return None if value is None else Decimal(str(value))
+
+
+class MoneyBreakdown(Record):
+    """``estimate.breakdown.compute`` etc., as Decimals."""
+
+    _fields = frozenset({"queue", "compute", "storage"})
+
+    @property
+    def queue(self) -> Any:
+        return _decimal(self._data.get("queue"))
+
+    @property
+    def compute(self) -> Any:
+        return _decimal(self._data.get("compute"))
+
+    @property
+    def storage(self) -> Any:
+        return _decimal(self._data.get("storage"))
+
+
+class CostEstimate(Record):
+    """``client.estimate_cost(...)``: money as :class:`~decimal.Decimal` (the server sends strings,
+    so no cent is lost), e.g. ``f"${estimate.cost_usd:.4f}"``; ``.raw`` keeps the JSON as sent."""
+
+    _fields = frozenset({"cost_usd", "currency", "breakdown", "price_sheet_id", "price_sheet_version", "backend",
+                         "tier", "inputs", "formula", "estimated_queue_minutes"})
+    _nested: ClassVar[dict[str, type[Record]]] = {"breakdown": MoneyBreakdown}
+
+    @property
+    def cost_usd(self) -> Any:
+        return _decimal(self._data.get("cost_usd"))

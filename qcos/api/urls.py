@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import audit, ledger_views, views
+from . import audit, estimates, ledger_views, views
 
 urlpatterns = [
     path("jobs", views.JobListCreateView.as_view(), name="jobs"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("registry/proof/inclusion", ledger_views.InclusionProofView.as_view(), name="registry-inclusion"),
     path("registry/proof/consistency", ledger_views.ConsistencyProofView.as_view(), name="registry-consistency"),
     path("registry/leaves/<str:bundle_id>", ledger_views.LeafView.as_view(), name="registry-leaf"),
+    path("estimates", estimates.EstimateView.as_view(), name="estimates"),
     path("audit", audit.AuditListView.as_view(), name="audit"),
     path("audit/verify", audit.AuditVerifyView.as_view(), name="audit-verify"),
 ]
