@@ -231,6 +231,9 @@ QCOS = {
     "MAX_SHOTS": 100_000,
     "MAX_CIRCUIT_BYTES": env.int("QCOS_MAX_CIRCUIT_BYTES", default=256 * 1024),
     "MAX_CIRCUIT_OPERATIONS": env.int("QCOS_MAX_CIRCUIT_OPERATIONS", default=50_000),
+    # Without beat (the embedded mode), sequence the registry and the audit log right after each
+    # job completes, so bundles get their inclusion proof and checkpoint there too.
+    "SEQUENCE_INLINE": env.bool("QCOS_SEQUENCE_INLINE", default=CELERY_TASK_ALWAYS_EAGER),
     # Aer threads per simulation. Parallelism comes from worker processes; OpenMP fan-out on a
     # millisecond circuit only contends with them. Raise it for workers dedicated to large circuits.
     "AER_MAX_PARALLEL_THREADS": env.int("QCOS_AER_MAX_PARALLEL_THREADS", default=1),

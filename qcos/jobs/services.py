@@ -328,7 +328,18 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
             metadata=outcome.metadata,
         )
         evidence_record(job=job, result=result, calibration=outcome.calibration)
+        if _config()["SEQUENCE_INLINE"]:
+            transaction.on_commit(_sequence_ledger)
     return True
+
+
+def _sequence_ledger() -> None:
+    """The periodic sequencers, run once now (embedded mode has no beat)."""
+    from ledger.audit import audit_sequence
+    from ledger.registry import registry_sequence
+
+    registry_sequence()
+    audit_sequence()
 
 
 def job_fail(*, job_id: str, attempt: int, code: str, message: str, transient: bool) -> str | None:

@@ -166,3 +166,10 @@ def test_a_rewritten_audit_history_is_caught_by_the_signed_checkpoint(alice):
         cursor.execute("ALTER TABLE ledger_auditentry ENABLE TRIGGER USER")
     report = audit_verify()
     assert not report.ok and "signed checkpoint" in report.first_bad["problem"]
+
+
+def test_embedded_mode_registers_each_bundle_as_its_job_completes(alice, settings):
+    settings.QCOS = {**settings.QCOS, "SEQUENCE_INLINE": True}
+    bundle = evidence(alice, completed_job(alice))
+    assert bundle["registry"]["tree_size"] >= 1
+    assert EvidenceBundle(bundle).verify(keyring=pinned(alice), require_registry=True).is_valid
