@@ -315,7 +315,9 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
             return False
         job = QuantumJob.objects.select_related("tenant", "project").get(pk=job_id)
         _audit_job(job, "JOB_COMPLETED", _worker_principal(worker, job), {
-            "attempt": attempt, "execution_ms": outcome.execution_ms, "backend_version": outcome.backend_version,
+            # Whole microseconds: no floats in audit payloads or bundles (see ledger.crypto.canonical).
+            "attempt": attempt, "execution_us": round(outcome.execution_ms * 1000),
+            "backend_version": outcome.backend_version,
         })
         result = JobResult.objects.create(
             job_id=job_id,
