@@ -33,10 +33,11 @@ class _NodeStore:
         if not wanted:
             return
         # One plain query (the ORM's OR-of-Q building costs more than the lookup itself).
-        where = " OR ".join(["(level = %s AND index = %s)"] * len(wanted))
+        index = connection.ops.quote_name("index")  # a reserved word in SQLite
+        where = " OR ".join([f"(level = %s AND {index} = %s)"] * len(wanted))
         params = [part for key in wanted for part in key]
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT level, index, hash FROM ledger_registrynode WHERE {where}", params)
+            cursor.execute(f"SELECT level, {index}, hash FROM ledger_registrynode WHERE {where}", params)
             for level, index, value in cursor.fetchall():
                 self.known[(level, index)] = bytes.fromhex(value)
 

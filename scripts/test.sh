@@ -18,12 +18,23 @@ fi
 pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
 
-set +e
-.venv/bin/python -m pytest tests -p no:cacheprovider "$@"
-status=$?
-set -e
-if [ "$status" -eq 5 ]; then
-  echo "pytest collected no tests: that is a failure" >&2
-  exit 1
+run_pytest() {
+  set +e
+  .venv/bin/python -m pytest tests -p no:cacheprovider "$@"
+  local status=$?
+  set -e
+  if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests: that is a failure" >&2
+    return 1
+  fi
+  return "$status"
+}
+
+# 1. Everything on PostgreSQL, integration tests included.
+run_pytest "$@"
+# 2. The embedded default (SQLite, tasks in-process) gets its own pass of the non-integration tests.
+if [ "$#" -eq 0 ]; then
+  sqlite_db="$(mktemp -d)/qcos-test.sqlite3"
+  echo "--- embedded default: SQLite pass ($sqlite_db) ---"
+  DATABASE_URL="sqlite:///$sqlite_db" QCOS_TEST_EMBEDDED=1 run_pytest -q --ignore=tests/integration
 fi
-exit "$status"

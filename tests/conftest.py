@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 def pytest_configure(config):
-    if os.environ.get("CI", "").lower() == "true":
+    if os.environ.get("CI", "").lower() == "true" and not os.environ.get("QCOS_TEST_EMBEDDED"):
         from django.conf import settings
 
         engine = settings.DATABASES["default"]["ENGINE"]
