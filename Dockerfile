@@ -9,4 +9,4 @@ RUN pip install --no-cache-dir --no-deps -e . \
  && SECRET_KEY=build DEBUG=false python manage.py collectstatic --noinput -v0
 USER qcos
 EXPOSE 8000
-CMD ["gunicorn", "qcos.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "qcos.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]

@@ -120,6 +120,7 @@ def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord
             "provenance": provenance,
             "audit_trail": {"entries": trail},
         },
+        copy_items=False,  # built above for this bundle alone
     )
     bundle = sign_bundle(bundle, worker_signer, "worker", signed_at=now, check=False)  # built just above
     bundle = sign_bundle(bundle, ledger_signer, "ledger", signed_at=now, check=False)
