@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .crypto.bundle import attach_registry, build_bundle, registry_leaf_hash, sign_bundle
 from .crypto.canonical import canonical_json, format_timestamp, hash_json
+from .crypto.keyring import KeyRing
 from .keys import keyring, signer_for
 from .models import AuditEntry, BundleRecord, Provenance, RegistryLeaf
 
@@ -135,7 +136,7 @@ def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord
     return record
 
 
-def bundle_document(record: BundleRecord) -> dict[str, Any]:
+def bundle_document(record: BundleRecord, *, ring: KeyRing | None = None) -> dict[str, Any]:
     """The stored signed bundle, plus its registry proof (once checkpointed) and the key set."""
     from .registry import registration_of
 
@@ -146,5 +147,5 @@ def bundle_document(record: BundleRecord) -> dict[str, Any]:
             bundle, leaf_index=registration.leaf_index, tree_size=registration.tree_size,
             inclusion_proof=registration.proof, checkpoint=registration.checkpoint.note,
         )
-    bundle["public_keys"] = keyring().to_dict()
+    bundle["public_keys"] = (ring or keyring()).to_dict()
     return bundle

@@ -19,7 +19,6 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -138,7 +137,7 @@ def _register(signer: Signer, role: str, *, backend: str, arn: str) -> SigningKe
     return key
 
 
-def keyring(*, at: datetime | None = None) -> KeyRing:
+def keyring() -> KeyRing:
     """Every public key ever used, with its window and role (what auditors pin)."""
     ring = KeyRing()
     for key in SigningKey.objects.all():

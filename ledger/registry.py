@@ -86,6 +86,11 @@ def registry_sequence(*, batch: int = 5000) -> RegistryCheckpoint | None:
         return RegistryCheckpoint.objects.create(tree_size=size, root=root.hex(), note=note, created_at=now)
 
 
+def root_at(size: int) -> bytes:
+    """The tree head of the first ``size`` leaves, from the stored nodes."""
+    return merkle.root_from(size, _NodeStore())
+
+
 def latest_checkpoint() -> RegistryCheckpoint | None:
     return RegistryCheckpoint.objects.order_by("-tree_size").first()
 

@@ -77,15 +77,16 @@ class BundleVerifyView(APIView):
         data = BundleVerifyInput(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
+        ring = keyring()
         if params.get("bundle_id"):
             record = BundleRecord.objects.filter(bundle_id=params["bundle_id"], tenant_slug=principal.tenant.slug).first()
             if record is None:
                 raise NotFound(f"bundle {params['bundle_id']} not found", details={"bundle_id": params["bundle_id"]})
-            document = bundle_document(record)
+            document = bundle_document(record, ring=ring)
         else:
             document = params["bundle"]
         try:
-            report = EvidenceBundle(document).verify(keyring=keyring())
+            report = EvidenceBundle(document).verify(keyring=ring)
         except BundleFormatError as exc:
             raise ValidationFailed(f"not an evidence bundle: {exc}", code="VERIFICATION_FAILED") from None
         body = {"bundle_id": document.get("bundle_id"), **_report(report)}
@@ -132,7 +133,7 @@ class InclusionProofView(APIView):
             raise ValidationFailed("need leaf_index < tree_size <= the registry's size",
                                    details={"tree_size_now": registry.tree_size()})
         proof = registry.inclusion_proof(index, size)
-        root = registry.merkle.root_from(size, registry._NodeStore())
+        root = registry.root_at(size)
         return Response({"leaf_index": index, "tree_size": size, "inclusion_proof": [h.hex() for h in proof],
                          "root": root.hex()})
 

@@ -17,7 +17,6 @@ Decisions, documented in the README:
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -26,6 +25,8 @@ from openqasm3 import ast as qasm_ast
 from qiskit import QuantumCircuit, qasm2
 from qiskit_qasm3_import import convert as qasm3_convert
 from qiskit_qasm3_import.exceptions import ConversionError
+
+from ledger.crypto.canonical import sha256_tagged
 
 _HEADER = re.compile(r"^\s*(?:(?://[^\n]*\n|/\*.*?\*/)\s*)*OPENQASM\s+(\d+)(?:\.(\d+))?\s*;", re.DOTALL)
 _POSITION = re.compile(r"^(?:<input>:)?(\d+),(\d+):\s*(.*)$", re.DOTALL)
@@ -55,19 +56,9 @@ class CircuitSummary:
     depth: int
     ops: dict[str, int]
 
-    @property
-    def two_qubit_gates(self) -> int:
-        return sum(n for name, n in self.ops.items() if name in TWO_QUBIT_GATES)
-
-
-TWO_QUBIT_GATES = frozenset(
-    {"cx", "cy", "cz", "ch", "swap", "iswap", "ecr", "rzz", "rxx", "ryy", "rzx", "crx", "cry", "crz",
-     "cp", "cu", "cu1", "cu3", "csx", "dcx", "cs", "csdg"}
-)
-
 
 def circuit_hash(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_tagged(text.encode("utf-8"))
 
 
 def qasm_version(text: str) -> int:

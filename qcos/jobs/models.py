@@ -82,12 +82,6 @@ class QuantumJob(models.Model):
     def __str__(self) -> str:
         return self.id
 
-    @property
-    def is_terminal(self) -> bool:
-        from .states import TERMINAL
-
-        return self.status in TERMINAL
-
 
 class JobResult(models.Model):
     """The outcome of the one attempt that completed the job. One row per job at most: the

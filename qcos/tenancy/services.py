@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.audit import audit_append, system_principal
+from ledger.audit import Outcome, audit_append, system_principal
 
 from . import keys
 from .models import ApiKey, Membership, Project, Tenant
@@ -139,7 +139,7 @@ def auth_failure_record(*, presented_prefix: str | None, remote_addr: str | None
         tenant_slug = ApiKey.objects.filter(prefix=presented_prefix).values_list("tenant__slug", flat=True).first() or ""
     audit_append(
         action="AUTH_FAILED", principal={"user_id": "anonymous", "username": "", "tenant_id": tenant_slug, "roles": []},
-        resource_type="api_key", resource_id=presented_prefix or "", outcome="DENIED",
+        resource_type="api_key", resource_id=presented_prefix or "", outcome=Outcome.DENIED,
         details={"remote_addr": remote_addr or "", "reason": reason}, tenant_slug=tenant_slug,
     )
 
