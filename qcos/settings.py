@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "qcos.tenancy",
     "qcos.jobs",
     "ledger",
+    "finops",
 ]
 
 MIDDLEWARE = [

@@ -46,6 +46,13 @@ class QuantumJob(models.Model):
     depth = models.PositiveIntegerField()
     gate_counts = models.JSONField(default=dict)
 
+    # Money (finops): the estimate reserved at submit and the settled cost, both in USD; the
+    # breakdown is {"queue", "compute", "storage"} as decimal strings (finops.pricing).
+    estimated_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    cost_breakdown = models.JSONField(default=dict, blank=True)
+    price_sheet = models.CharField(max_length=80, blank=True, help_text="sheet_id@version that priced the job.")
+
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     claimed_by = models.CharField(max_length=200, blank=True)
