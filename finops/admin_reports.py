@@ -1,0 +1,1 @@
+"""Chargeback reports and the cost dashboard in the admin."""
