@@ -187,6 +187,9 @@ class Charge(models.Model):
     breakdown = models.JSONField(default=dict, blank=True, help_text="Settled queue/compute/storage (USD strings).")
     windows = models.JSONField(default=list, blank=True, help_text="Ids of the budget windows holding the reservation.")
     over_limit = models.BooleanField(default=False, help_text="Admitted past a limit (notify or approved soft_block).")
+    hold_reason = models.CharField(
+        max_length=16, blank=True, help_text="Why a PENDING charge waits: per_job_limit or soft_block."
+    )
     status = models.CharField(max_length=10, choices=ChargeStatus.choices)
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)

@@ -71,3 +71,41 @@ class IdempotencyConflict(Conflict):
 
 class JobNotCancellable(Conflict):
     code = "JOB_NOT_CANCELLABLE"
+
+
+class BudgetExceeded(QCOSError):
+    """A budget whose policy is ``block`` would be exceeded. Nothing but the audit entry is kept."""
+
+    code = "BUDGET_EXCEEDED"
+    http_status = 402
+
+
+class ApprovalRequired(QCOSError):
+    """Raised where an approval cannot be waited for (e.g. a benchmark run)."""
+
+    code = "APPROVAL_REQUIRED"
+    http_status = 403
+
+
+class SelfApprovalForbidden(QCOSError):
+    code = "SELF_APPROVAL_FORBIDDEN"
+    http_status = 403
+
+
+class NotAnApprover(QCOSError):
+    code = "NOT_AN_APPROVER"
+    http_status = 403
+
+
+class ApprovalConflict(Conflict):
+    """The job is not (or no longer) waiting for a decision: another decision won."""
+
+    code = "APPROVAL_CONFLICT"
+
+
+class InvalidBudgetPolicy(QCOSError):
+    code = "INVALID_BUDGET_POLICY"
+
+
+class PricingFailed(QCOSError):
+    code = "PRICING_ERROR"
