@@ -271,6 +271,10 @@ class ChargebackReport(models.Model):
     content_sha256 = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by each claim: a RUNNING report whose claim is older than the task's hard time limit
+    # was lost with its worker and may be claimed again (finops.report_services).
+    started_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
