@@ -27,13 +27,14 @@ class Capability(models.TextChoices):
     APPROVE_JOB = "approve_job"
     VIEW_AUDIT = "view_audit"
     MANAGE_TENANT = "manage_tenant"
+    VIEW_COSTS = "view_costs"  # chargeback reports of the whole tenant
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(Capability.values),
     Role.APPROVER: frozenset({Capability.VIEW_JOBS, Capability.APPROVE_JOB}),
     Role.RESEARCHER: frozenset({Capability.VIEW_JOBS, Capability.SUBMIT_JOB}),
-    Role.AUDITOR: frozenset({Capability.VIEW_JOBS, Capability.VIEW_AUDIT}),
+    Role.AUDITOR: frozenset({Capability.VIEW_JOBS, Capability.VIEW_AUDIT, Capability.VIEW_COSTS}),
     Role.VIEWER: frozenset({Capability.VIEW_JOBS}),
 }
 
