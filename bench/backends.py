@@ -301,6 +301,45 @@ def _fake_ibm(name: str, fake_name: str) -> ExecutionBackend:
     )
 
 
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a request needs to know about a backend name, without building its noise model."""
+
+    name: str
+    kind: str
+    num_qubits: int
+    dev_mode: bool
+
+    @property
+    def warning(self) -> str | None:
+        return DEV_MODE_WARNING if self.dev_mode else None
+
+    def check_capacity(self, workload_id: str, qubits: int) -> None:
+        if qubits > self.num_qubits:
+            raise BackendCapacityError(
+                f"workload {workload_id!r} needs {qubits} qubits but backend {self.name!r} has "
+                f"{self.num_qubits}"
+            )
+
+
+def available_backends() -> list[str]:
+    return ["simulator", *sorted(HARDWARE_ALIASES), *sorted(MODELLED_DEVICES), "fake_<device>", "ibm_<device>"]
+
+
+@functools.lru_cache(maxsize=128)
+def backend_info(name: str) -> BackendInfo:
+    """Kind, size and DEV-MODE flag of a backend name (cheap: for validating requests in the web
+    process). Unknown names raise :class:`UnknownBackendError`, as :func:`resolve_backend` does."""
+    if name == "simulator":
+        return BackendInfo(name, "ideal", 10_000, False)
+    if name in MODELLED_DEVICES:
+        return BackendInfo(name, "modelled", MODELLED_DEVICES[name].qubits, True)
+    fake = name if name in fake_backend_names() else _canonical_fake(name)
+    if fake is not None:
+        return BackendInfo(name, "fake_ibm", _fake_classes()[fake]().num_qubits, name != fake)
+    raise UnknownBackendError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
+
+
 @functools.lru_cache(maxsize=16)
 def resolve_backend(name: str) -> ExecutionBackend:
     """Name → cached :class:`ExecutionBackend`; unknown names raise :class:`UnknownBackendError`."""

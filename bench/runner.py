@@ -28,7 +28,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from qiskit import QuantumCircuit, qasm2
@@ -240,11 +240,19 @@ def run_workload(backend: ExecutionBackend, workload: Workload, shots: int, run_
     return row
 
 
+def workload_circuits(workload_id: str, run_seed: int) -> WorkloadCircuits:
+    """The circuits a workload runs for ``run_seed`` (cached; callers must not mutate them)."""
+    workload = get_workload(workload_id)
+    return _built(workload.id, workload.version, derive_seed(run_seed, workload.id, "circuit"))[0]
+
+
 def run_benchmark(backend_id: str = "simulator", workloads: Sequence[str] | None = None,
                   shots: int = DEFAULT_SHOTS, seed: int | None = None,
-                  include_counts: bool = False) -> dict[str, Any]:
+                  include_counts: bool = False,
+                  on_workload: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Validate everything first, then run each workload; returns the report payload (no ids or
-    timestamps: those belong to the API layer that stores it)."""
+    timestamps: those belong to the API layer that stores it). ``on_workload(done, row)`` is
+    called after each workload (progress reporting)."""
     if isinstance(shots, bool) or not isinstance(shots, int) or not 1 <= shots <= MAX_SHOTS:
         raise ValueError(f"shots must be an integer in [1, {MAX_SHOTS}], got {shots!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -256,7 +264,11 @@ def run_benchmark(backend_id: str = "simulator", workloads: Sequence[str] | None
     run_seed = secrets.randbelow(SEED_MAX) if seed is None else seed
 
     started = time.perf_counter()
-    rows = [run_workload(backend, w, shots, run_seed, include_counts) for w in selected]
+    rows: list[dict[str, Any]] = []
+    for workload in selected:
+        rows.append(run_workload(backend, workload, shots, run_seed, include_counts))
+        if on_workload is not None:
+            on_workload(len(rows), rows[-1])
     return {
         "backend_id": backend_id,
         "backend": {"name": backend.name, "kind": backend.kind, "qubits": backend.num_qubits,

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "qcos.jobs",
     "ledger",
     "finops",
+    "bench.apps.BenchConfig",
 ]
 
 MIDDLEWARE = [

@@ -17,6 +17,8 @@ urlpatterns = [
     path("healthz", healthz),
     path("admin/", admin.site.urls),
     path("api/v2.1/", include("qcos.api.urls")),
+    path("api/v2/bench/", include("bench.urls")),
+    path("bench/", include("bench.urls_v3")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema.json", SpectacularJSONAPIView.as_view(), name="schema-json"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -51,3 +51,13 @@ def sequence_registry(self) -> int | None:
     _fresh_connections(self)
     checkpoint = registry_sequence()
     return checkpoint.tree_size if checkpoint else None
+
+
+@shared_task(
+    bind=True, name="workers.tasks.run_benchmark", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def run_benchmark(self, benchmark_id: str) -> str | None:
+    from bench.execution import benchmark_execute
+
+    _fresh_connections(self)
+    return benchmark_execute(benchmark_id=benchmark_id)

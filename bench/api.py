@@ -1,0 +1,258 @@
+"""The Benchmarking API (``/api/v2/bench/``, the seed's endpoints) and Bench V3 evidence
+(``/bench/``). Views parse input and call services or selectors; nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger.crypto.bundle import BundleFormatError, EvidenceBundle
+from ledger.keys import keyring
+from qcos.api.errors import error_body
+from qcos.errors import ValidationFailed
+
+from . import selectors, services
+from .errors import VerificationFailed
+from .models import BenchmarkRun
+from .plot import fidelity_vs_qubits_svg
+from .report import verify_report
+from .runner import DEFAULT_SHOTS
+from .workloads import list_workloads
+
+API_PREFIX = "/api/v2/bench"
+V3_PREFIX = "/bench"
+STORAGE_MODE = "ledger"
+ERRORS = {
+    400: OpenApiResponse(description="INVALID_WORKLOAD, INVALID_SHOTS, BACKEND_TOO_SMALL, PRICING_ERROR, "
+                                     "VALIDATION_ERROR or VERIFICATION_FAILED"),
+    401: OpenApiResponse(description="UNAUTHENTICATED"),
+    403: OpenApiResponse(description="PERMISSION_DENIED or TENANT_MISMATCH"),
+    404: OpenApiResponse(description="BENCHMARK_NOT_FOUND (also for another tenant's benchmark)"),
+    409: OpenApiResponse(description="BENCHMARK_FAILED or IDEMPOTENCY_CONFLICT"),
+    503: OpenApiResponse(description="BACKEND_UNAVAILABLE"),
+}
+
+
+def _urls(benchmark_id: str) -> dict[str, str]:
+    return {"report_url": f"{API_PREFIX}/report/{benchmark_id}",
+            "download_url": f"{API_PREFIX}/report/{benchmark_id}/download",
+            "evidence_url": f"{V3_PREFIX}/evidence/{benchmark_id}"}
+
+
+class WorkloadsView(APIView):
+    @extend_schema(summary="List the benchmark workloads", responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response({"workloads": list_workloads()})
+
+
+class RunInput(serializers.Serializer):
+    """Types only; the service decides what is acceptable and answers with the seed's codes."""
+
+    backend_id = serializers.CharField(max_length=64)
+    workloads = serializers.ListField(child=serializers.CharField(max_length=64), required=False, allow_empty=True,
+                                      max_length=32)
+    shots = serializers.IntegerField(default=DEFAULT_SHOTS)
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    project = serializers.CharField(required=False, max_length=63)
+    tenant_id = serializers.CharField(required=False, max_length=63)
+
+
+def run_representation(run: BenchmarkRun) -> dict[str, Any]:
+    """The seed's 202 body (``benchmark_id``, ``status``, ``estimated_time_seconds``, ``message``,
+    ``warning``) plus what was decided at submission."""
+    from .backends import backend_info
+
+    benchmark_id = str(run.id)
+    return {
+        "benchmark_id": benchmark_id,
+        "status": "queued",
+        "estimated_time_seconds": services.estimated_seconds(backend_info(run.backend_id).kind, run.workloads,
+                                                             run.shots),
+        "message": f"Benchmark {benchmark_id} queued for execution on {run.backend_id}",
+        "warning": run.warning or None,
+        "backend_id": run.backend_id,
+        "workloads": list(run.workloads),
+        "shots": run.shots,
+        "seed": run.seed,
+        "dev_mode": run.dev_mode,
+        "estimated_cost_usd": str(run.estimated_cost_usd),
+        "priced_as": run.priced_as,
+        **_urls(benchmark_id),
+    }
+
+
+def _fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class RunView(APIView):
+    @extend_schema(
+        summary="Queue a benchmark run", request=RunInput,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        responses={202: dict, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        data = RunInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
+        key = request.headers.get("Idempotency-Key")
+        submission = services.benchmark_submit(
+            principal=request.auth, backend_id=body["backend_id"], workloads=body.get("workloads"),
+            shots=body["shots"], seed=body.get("seed"), tenant_slug=body.get("tenant_id"),
+            project_slug=body.get("project"), idempotency_key=key,
+            fingerprint=_fingerprint(request.data) if key else None, render=run_representation,
+        )
+        response = Response(submission.response_body, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = f"{API_PREFIX}/report/{submission.run.id}"
+        if submission.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class ReportView(APIView):
+    @extend_schema(summary="A completed benchmark's report (202 BENCHMARK_STILL_RUNNING before that)",
+                   responses={200: dict, 202: OpenApiResponse(description="BENCHMARK_STILL_RUNNING"), **ERRORS})
+    def get(self, request: Request, benchmark_id: str) -> Response:
+        run = selectors.benchmark_get(principal=request.auth, benchmark_id=benchmark_id)
+        report = selectors.report_of(run)
+        urls = _urls(str(run.id))
+        return Response({"report": report, "download_url": urls["download_url"], "storage_mode": STORAGE_MODE,
+                         "evidence_url": urls["evidence_url"]})
+
+
+class DownloadView(APIView):
+    @extend_schema(
+        summary="Download the report as a JSON file (with the public keys and the fidelity-vs-qubits "
+                "plot), or the plot alone with ?format=svg",
+        parameters=[OpenApiParameter("format", str, enum=["json", "svg"], required=False)],
+        responses={200: dict, **ERRORS},
+    )
+    def get(self, request: Request, benchmark_id: str) -> HttpResponse:
+        run = selectors.benchmark_get(principal=request.auth, benchmark_id=benchmark_id)
+        report = selectors.report_of(run)
+        stem = f"bench-report-{str(run.id)[:8]}"
+        svg = fidelity_vs_qubits_svg([report], title=f"Fidelity vs qubits: {run.backend_id}")
+        if request.query_params.get("format") == "svg":
+            response = HttpResponse(svg, content_type="image/svg+xml")
+            response["Content-Disposition"] = f"attachment; filename={stem}.svg"
+            return response
+        document = {"report": report, "download_url": _urls(str(run.id))["download_url"],
+                    "storage_mode": STORAGE_MODE, "public_keys": keyring().to_dict(),
+                    "plots": {"fidelity_vs_qubits.svg": svg}}
+        response = HttpResponse(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+                                content_type="application/json")
+        response["Content-Disposition"] = f"attachment; filename={stem}.json"
+        return response
+
+
+class VerifyInput(serializers.Serializer):
+    report = serializers.DictField(required=False)
+    benchmark_id = serializers.CharField(required=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("report")) == bool(attrs.get("benchmark_id")):
+            raise serializers.ValidationError("give exactly one of report or benchmark_id")
+        return attrs
+
+
+class VerifyView(APIView):
+    @extend_schema(summary="Verify a report's content hash, evidence hash and signature",
+                   request=VerifyInput, responses={200: dict, **ERRORS})
+    def post(self, request: Request) -> Response:
+        data = VerifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        if params.get("benchmark_id"):
+            run = selectors.benchmark_get(principal=request.auth, benchmark_id=params["benchmark_id"])
+            document: Any = selectors.report_of(run)
+        else:
+            selectors.benchmarks_for(principal=request.auth)  # the same capability check
+            document = params["report"]
+        try:
+            # The server's own key ring is the trusted one: embedded keys in the body are ignored.
+            result = verify_report(document, keyring=keyring())
+        except ValueError as exc:
+            raise VerificationFailed(f"not a benchmark report: {exc}") from None
+        body = result.to_dict()
+        if result.is_valid:
+            return Response(body)
+        bad = [f["check"] for f in result.failures]
+        failed = VerificationFailed(f"report integrity check failed: {result.error}",
+                                    details={"failed_checks": bad, "failures": result.failures})
+        # The seed's verify fields, with ``error`` in the one error shape instead of null.
+        body["error"] = error_body(failed.code, failed.message, failed.details)["error"]
+        return Response(body, status=failed.http_status)
+
+
+class CompareView(APIView):
+    @extend_schema(
+        summary="Several completed reports side by side (JSON) or as one fidelity-vs-qubits plot (?format=svg)",
+        parameters=[OpenApiParameter("ids", str, description="comma-separated benchmark ids (2 to 8)"),
+                    OpenApiParameter("format", str, enum=["json", "svg"], required=False)],
+        responses={200: dict, **ERRORS},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        ids = [i for i in request.query_params.get("ids", "").split(",") if i.strip()]
+        if not 1 <= len(ids) <= selectors.MAX_COMPARE:
+            raise ValidationFailed(f"ids: give 1 to {selectors.MAX_COMPARE} comma-separated benchmark ids",
+                                   details={"fields": {"ids": ids}})
+        reports = [selectors.report_of(selectors.benchmark_get(principal=request.auth, benchmark_id=i.strip()))
+                   for i in ids]
+        if request.query_params.get("format") == "svg":
+            return HttpResponse(fidelity_vs_qubits_svg(reports, title="Fidelity vs qubits: comparison"),
+                                content_type="image/svg+xml")
+        return Response(selectors.comparison(reports))
+
+
+class EvidenceView(APIView):
+    @extend_schema(summary="The benchmark's signed Bench V3 evidence bundle", responses={200: dict, **ERRORS})
+    def get(self, request: Request, benchmark_id: str) -> Response:
+        run = selectors.benchmark_get(principal=request.auth, benchmark_id=benchmark_id)
+        bundle = selectors.bundle_of(run)
+        bundle["public_keys"] = keyring().to_dict()
+        return Response(bundle)
+
+
+class EvidenceVerifyInput(serializers.Serializer):
+    bundle = serializers.DictField(required=False)
+    benchmark_id = serializers.CharField(required=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("bundle")) == bool(attrs.get("benchmark_id")):
+            raise serializers.ValidationError("give exactly one of bundle or benchmark_id")
+        return attrs
+
+
+class EvidenceVerifyView(APIView):
+    @extend_schema(summary="Verify a Bench V3 evidence bundle (the ledger's verifier)",
+                   request=EvidenceVerifyInput, responses={200: dict, **ERRORS})
+    def post(self, request: Request) -> Response:
+        data = EvidenceVerifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        if params.get("benchmark_id"):
+            run = selectors.benchmark_get(principal=request.auth, benchmark_id=params["benchmark_id"])
+            document = selectors.bundle_of(run)
+        else:
+            selectors.benchmarks_for(principal=request.auth)
+            document = params["bundle"]
+        try:
+            report = EvidenceBundle(document).verify(keyring=keyring())
+        except BundleFormatError as exc:
+            raise VerificationFailed(f"not an evidence bundle: {exc}") from None
+        body = {"bundle_id": document.get("bundle_id"), **report.to_dict(), "error": None}
+        if report.is_valid:
+            return Response(body)
+        failed = VerificationFailed("evidence bundle integrity check failed",
+                                    details={"failed_checks": sorted({f["check"] for f in report.failures}),
+                                             "failures": report.failures})
+        body["error"] = error_body(failed.code, failed.message, failed.details)["error"]
+        return Response(body, status=failed.http_status)
