@@ -18,8 +18,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ledger.audit import Outcome, audit_append, system_principal, user_principal
+from finops import services as finops
 from ledger.evidence import evidence_record
 from qcos.errors import (
+    BudgetExceeded,
     CircuitTooLarge,
     IdempotencyConflict,
     InvalidCircuit,
@@ -58,6 +60,7 @@ class ValidatedCircuit:
     text: str
     hash: str
     summary: circuits.CircuitSummary
+    circuit: Any = None  # the parsed QuantumCircuit (priced by finops)
 
 
 def circuit_validate(*, text: str, backend: BackendSpec) -> ValidatedCircuit:
@@ -92,7 +95,7 @@ def circuit_validate(*, text: str, backend: BackendSpec) -> ValidatedCircuit:
         )
     if summary.ops.get("measure", 0) == 0:
         raise InvalidCircuit("the circuit measures nothing, so it would return no counts")
-    return ValidatedCircuit(text=text, hash=circuits.circuit_hash(text), summary=summary)
+    return ValidatedCircuit(text=text, hash=circuits.circuit_hash(text), summary=summary, circuit=parsed)
 
 
 def _resolve_project(*, principal: Principal, tenant_slug: str | None, project_slug: str | None) -> Project:
@@ -158,6 +161,9 @@ def job_submit(
     project = _resolve_project(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
     validated = circuit_validate(text=circuit, backend=spec)
     summary = validated.summary
+    policies = finops.policies_for(tenant=principal.tenant, project=project)
+    priced = finops.price_estimate(circuit=validated.circuit, backend=spec.name, shots=shots, tier=priority,
+                                   tier_multipliers=finops.cost_tiers_for(policies))
     try:
         with transaction.atomic():
             job = QuantumJob.objects.create(
@@ -180,15 +186,30 @@ def job_submit(
                 gate_counts=summary.ops,
                 status=JobStatus.QUEUED,
                 enqueued_at=timezone.now(),
+                estimated_cost_usd=priced.cost_usd,
+                price_sheet=f"{priced.price_sheet_id}@{priced.price_sheet_version}",
             )
+            actor = user_principal(principal.user, principal.tenant.slug, principal.roles)
             audit_append(
                 action="JOB_SUBMITTED",
-                principal=user_principal(principal.user, principal.tenant.slug, principal.roles),
+                principal=actor,
                 resource_type="quantum_job",
                 resource_id=job.id,
                 details={"backend": spec.name, "shots": shots, "circuit_hash": validated.hash,
-                         "project": project.slug, "priority": priority, "tags": tags or {}},
+                         "project": project.slug, "priority": priority, "tags": tags or {},
+                         "estimated_cost_usd": str(priced.cost_usd), "price_sheet": job.price_sheet},
             )
+            # Reserve last: the budget rows stay locked for as short a time as possible.
+            admission = finops.budget_admit(
+                tenant=principal.tenant, project=project, estimate=priced, resource_type="quantum_job",
+                resource_id=job.id, backend=spec.name, shots=shots, tags=tags, policies=policies,
+            )
+            if admission.held_for_approval:
+                QuantumJob.objects.filter(pk=job.pk).update(status=JobStatus.PENDING_APPROVAL, enqueued_at=None)
+                job.status, job.enqueued_at = JobStatus.PENDING_APPROVAL, None
+                audit_append(action="JOB_APPROVAL_REQUIRED", principal=actor, resource_type="quantum_job",
+                             resource_id=job.id, details={"reason": admission.hold_reason,
+                                                          "messages": admission.messages})
             body = render(job)
             if idempotency_key:
                 IdempotencyRecord.objects.create(
@@ -200,7 +221,18 @@ def job_submit(
                     response_status=202,
                     response_body=body,
                 )
-            transaction.on_commit(lambda: _enqueue(job.id, spec.queue))
+            if job.status == JobStatus.QUEUED:
+                transaction.on_commit(lambda: _enqueue(job.id, spec.queue))
+    except BudgetExceeded as refused:
+        # Nothing of the job survives the rollback; the refusal itself is audited.
+        audit_append(
+            action="BUDGET_EXCEEDED",
+            principal=user_principal(principal.user, principal.tenant.slug, principal.roles),
+            resource_type="quantum_job", resource_id="", outcome=Outcome.DENIED,
+            details={"backend": spec.name, "shots": shots, "circuit_hash": validated.hash, "project": project.slug,
+                     "estimated_cost_usd": str(priced.cost_usd), "reason": refused.message, **refused.details},
+        )
+        raise
     except IntegrityError:
         # Two requests raced with the same Idempotency-Key: the other one committed first.
         replay = _idempotent_replay(principal, idempotency_key, fingerprint)
@@ -259,6 +291,7 @@ def job_cancel(*, principal: Principal, job: QuantumJob) -> QuantumJob:
         ).update(status=JobStatus.CANCELLED, completed_at=timezone.now(), lease_expires_at=None)
         if changed:
             _audit_job(job, "JOB_CANCELLED", user_principal(principal.user, principal.tenant.slug, principal.roles))
+            finops.charge_release(resource_type="quantum_job", resource_id=job.pk)
     job.refresh_from_db()
     if not changed:
         raise JobNotCancellable(
@@ -330,9 +363,19 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
             metadata=outcome.metadata,
         )
         evidence_record(job=job, result=result, calibration=outcome.calibration)
+        _settle_job(job, outcome)
         if _config()["SEQUENCE_INLINE"]:
             transaction.on_commit(_sequence_ledger)
     return True
+
+
+def _settle_job(job: QuantumJob, outcome: ExecutionOutcome) -> None:
+    """Capture the job's cost (never above its reservation) and put it on the job."""
+    metered = {k: outcome.metadata[k] for k in ("usage_seconds", "duration_ms", "execution_ms", "hqc")
+               if k in (outcome.metadata or {})}
+    settled = finops.charge_settle(resource_type="quantum_job", resource_id=job.pk, actual=metered)
+    if settled is not None:
+        QuantumJob.objects.filter(pk=job.pk).update(cost_usd=settled.cost_usd, cost_breakdown=settled.breakdown)
 
 
 def _sequence_ledger() -> None:
@@ -369,6 +412,7 @@ def job_fail(*, job_id: str, attempt: int, code: str, message: str, transient: b
             return None
         job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
         _audit_job(job, "JOB_FAILED", _worker_principal(job.claimed_by, job), details, Outcome.FAILURE)
+        finops.charge_release(resource_type="quantum_job", resource_id=job_id)
     return JobStatus.FAILED
 
 
@@ -422,6 +466,7 @@ def jobs_reconcile() -> Reconciliation:
                     error_code="ATTEMPTS_EXHAUSTED", error_message=message, updated_at=now,
                 ):
                     failed += 1
+                    finops.charge_release(resource_type="quantum_job", resource_id=job.pk)
                     _audit_job(job, "JOB_FAILED", {**reconciler, "tenant_id": job.tenant.slug},
                                {**details, "error_code": "ATTEMPTS_EXHAUSTED"}, Outcome.FAILURE)
             elif still_expired.update(

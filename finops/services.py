@@ -1,0 +1,639 @@
+"""Budgets that never overspend: estimate, reserve, settle, release; budget checks.
+
+The pattern is a card's: **reserve** the estimate inside the transaction that creates the job,
+**capture** the actual cost on completion (never above the reservation) and **release** the rest,
+or everything on failure, cancellation or rejection (REFERENCE.md §2–3).
+
+Policy outcomes when a job would take a window past its limit (``BudgetPolicy.on_exceeded``):
+
+* ``block``: refused with ``BUDGET_EXCEEDED``; no approval can override it. The reservation is a
+  conditional UPDATE (``spent + reserved + x <= limit``), which PostgreSQL re-checks on the locked
+  row, backed by the CHECK constraint ``budget_window_never_overspent``.
+* ``soft_block``: the job is not refused but held in ``PENDING_APPROVAL`` with nothing reserved.
+  An approver may override (four-eyes): the job is then admitted past the limit, the charge is
+  marked ``over_limit`` and the override is audited (``BUDGET_OVERRIDE``). Jobs already admitted
+  are never stopped. Use it where work must not be lost but spending past plan needs a second person.
+* ``notify``: admitted past the limit; the policy's recipients are told once per window
+  (``BUDGET_EXCEEDED`` audited with outcome ``notified``).
+
+A job over a policy's per-job limit follows ``on_per_job_exceeded``: ``require_approval`` (held in
+PENDING_APPROVAL; approval reserves then, re-checking every window), ``block`` or ``notify``.
+
+Windows are UTC calendar days and months, per policy. Money is integer micro-dollars.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ledger.audit import Outcome, audit_append, system_principal
+from qcos.errors import BudgetExceeded, PricingFailed
+from qcos.tenancy.models import Project, Tenant
+
+from .catalog import BACKENDS as PRICED_BACKENDS
+from .formulas import PricingError
+from .models import (
+    BudgetPolicy,
+    BudgetWindow,
+    Charge,
+    ChargeStatus,
+    ExceededAction,
+    PerJobAction,
+    WindowKind,
+    micros,
+    usd,
+)
+from .pricing import Estimate, actual_cost, estimate
+from .sheets import sheet_current, sheet_get
+
+logger = logging.getLogger(__name__)
+
+D = Decimal
+LOCAL_PRICING_BACKEND = "simulator"
+
+
+# --- pricing -------------------------------------------------------------------------------------
+
+
+def pricing_backend(backend: str) -> str:
+    """The finops catalogue entry that prices ``backend``. Backends QCOS only simulates locally
+    (``simulator`` and the fake IBM calibration backends) are priced by the local-simulator sheet;
+    hardware names are priced at their hardware sheet even when they run in DEV MODE, so budgets
+    and approvals behave as they will in production."""
+    return backend if backend in PRICED_BACKENDS else LOCAL_PRICING_BACKEND
+
+
+def cost_tiers_for(policies: Iterable[BudgetPolicy]) -> Mapping[str, Any] | None:
+    """The project's policy's tiers, else the tenant's, else the defaults (None)."""
+    chosen = None
+    for policy in sorted(policies, key=lambda p: p.project_id is not None):
+        if policy.cost_tiers:
+            chosen = policy.cost_tiers
+    return chosen
+
+
+def price_estimate(*, circuit, backend: str, shots: int, tier: str = "standard",
+                   tier_multipliers: Mapping[str, Any] | None = None, on: date | None = None) -> Estimate:
+    """Price a parsed circuit with the price-sheet version in force (from the database)."""
+    name = pricing_backend(backend)
+    try:
+        sheet = sheet_current(PRICED_BACKENDS[name].sheet_id, on)
+        return estimate(circuit, name, shots, tier=tier, tier_multipliers=tier_multipliers, sheet=sheet)
+    except (PricingError, LookupError) as exc:
+        raise PricingFailed(str(exc), details={"backend": backend}) from None
+
+
+_TEXT_INPUTS = frozenset({"backend", "provider", "target", "family", "sheet_effective_from", "tier"})
+
+
+def estimate_from_dict(data: Mapping[str, Any]) -> Estimate:
+    """Inverse of ``Estimate.as_dict``: decimal strings back to Decimals (text inputs stay text)."""
+    inputs = {k: (_decimal_or_text(v) if k not in _TEXT_INPUTS else v) for k, v in data["inputs"].items()}
+    return Estimate(
+        cost_usd=D(data["cost_usd"]),
+        breakdown=MappingProxyType({k: D(v) for k, v in data["breakdown"].items()}),
+        price_sheet_id=data["price_sheet_id"],
+        price_sheet_version=str(data["price_sheet_version"]),
+        inputs=MappingProxyType(inputs),
+        formula=data["formula"],
+        backend=data["backend"],
+        tier=data["tier"],
+        currency=data.get("currency", "USD"),
+    )
+
+
+def _decimal_or_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        number = D(value)
+    except ArithmeticError:
+        return value
+    return number if number.is_finite() else value
+
+
+# --- policies and windows ------------------------------------------------------------------------
+
+
+def policies_for(*, tenant: Tenant | int, project: Project | int | None) -> list[BudgetPolicy]:
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    project_id = project if isinstance(project, int) or project is None else project.pk
+    return list(
+        BudgetPolicy.objects.filter(tenant_id=tenant_id)
+        .filter(Q(project__isnull=True) | Q(project_id=project_id))
+        .order_by("id")
+    )
+
+
+def window_periods(moment: datetime) -> dict[str, date]:
+    day = moment.astimezone(UTC).date() if timezone.is_aware(moment) else moment.date()
+    return {WindowKind.MONTH: day.replace(day=1), WindowKind.DAY: day}
+
+
+def _limits(policy: BudgetPolicy) -> dict[str, Decimal]:
+    limits = {}
+    if policy.monthly_limit_usd is not None:
+        limits[WindowKind.MONTH] = policy.monthly_limit_usd
+    if policy.daily_limit_usd is not None:
+        limits[WindowKind.DAY] = policy.daily_limit_usd
+    return limits
+
+
+def windows_open(policies: Iterable[BudgetPolicy], moment: datetime) -> list[BudgetWindow]:
+    """The current day and month windows of ``policies``, created on first use (one INSERT that
+    ignores rows another transaction created first), in primary-key order: reservations lock them
+    in that order, so two submitters can never deadlock."""
+    periods = window_periods(moment)
+    wanted = [
+        BudgetWindow(policy=policy, kind=kind, period_start=periods[kind], limit_micros=micros(limit),
+                     hard=policy.on_exceeded == ExceededAction.BLOCK)
+        for policy in policies
+        for kind, limit in _limits(policy).items()
+    ]
+    if not wanted:
+        return []
+    BudgetWindow.objects.bulk_create(wanted, ignore_conflicts=True)
+    keys = Q()
+    for w in wanted:
+        keys |= Q(policy_id=w.policy_id, kind=w.kind, period_start=w.period_start)
+    return list(BudgetWindow.objects.filter(keys).select_related("policy").order_by("id"))
+
+
+@dataclass
+class Admission:
+    """What the budget decided for one job."""
+
+    charge: Charge
+    held_for_approval: bool = False
+    hold_reason: str = ""
+    messages: list[str] = field(default_factory=list)
+
+
+def _remaining(window: BudgetWindow) -> int:
+    return window.limit_micros - window.spent_micros - window.reserved_micros
+
+
+def _window_label(window: BudgetWindow) -> str:
+    kind = "monthly" if window.kind == WindowKind.MONTH else "daily"
+    scope = f"project {window.policy.project.slug}" if window.policy.project_id else "tenant"
+    return f"{scope} {kind} budget ({window.period_start.isoformat()})"
+
+
+def _exceeded(window: BudgetWindow, amount: int, *, message: str = "", per_job: bool = False,
+              details: dict[str, Any] | None = None) -> BudgetExceeded:
+    text = message or (
+        f"this job's estimated cost ${usd(amount)} exceeds the {_window_label(window)}: "
+        f"${usd(max(_remaining(window), 0))} of ${usd(window.limit_micros)} remains"
+    )
+    if window.policy.exceeded_message and not per_job:
+        text = f"{window.policy.exceeded_message} ({text})"
+    return BudgetExceeded(text, details={
+        "window": window.kind, "period_start": window.period_start.isoformat(),
+        "limit_usd": str(usd(window.limit_micros)), "remaining_usd": str(usd(max(_remaining(window), 0))),
+        "estimated_cost_usd": str(usd(amount)), "policy_id": window.policy_id, **(details or {}),
+    })
+
+
+_RESERVE_SQL = (
+    "UPDATE finops_budgetwindow SET reserved_micros = reserved_micros + %s WHERE id = %s{condition} "
+    "RETURNING spent_micros, reserved_micros, limit_micros, warned"
+)
+_CONDITION = " AND spent_micros + reserved_micros + %s <= limit_micros"
+
+
+def _reserve_windows(windows: list[BudgetWindow], amount: int, *, override: bool) -> tuple[list[int], list[BudgetWindow]]:
+    """Add ``amount`` to the reservations of ``windows`` (in id order, so concurrent submitters
+    lock rows in the same order and cannot deadlock).
+
+    Windows of ``block`` policies take a conditional UPDATE, re-checked by PostgreSQL on the
+    locked row: if one refuses, BudgetExceeded propagates and the caller's transaction rolls back
+    the others. ``soft_block`` windows refuse too unless ``override`` (an approver let the job
+    through). ``notify`` windows always take the amount. Each window's fresh totals come back
+    with RETURNING (on PostgreSQL and SQLite >= 3.35), so no extra read is needed. Returns the ids
+    reserved in and the windows now past their limit.
+    """
+    over: list[BudgetWindow] = []
+    with connection.cursor() as cursor:
+        for window in windows:
+            policy = window.policy
+            conditional = policy.on_exceeded == ExceededAction.BLOCK or (
+                policy.on_exceeded == ExceededAction.SOFT_BLOCK and not override
+            )
+            if conditional:
+                cursor.execute(_RESERVE_SQL.format(condition=_CONDITION), [amount, window.pk, amount])
+            else:
+                cursor.execute(_RESERVE_SQL.format(condition=""), [amount, window.pk])
+            row = cursor.fetchone()
+            if row is None:
+                window.refresh_from_db()
+                if policy.on_exceeded == ExceededAction.SOFT_BLOCK:
+                    raise _SoftBlocked(window)
+                raise _exceeded(window, amount)
+            window.spent_micros, window.reserved_micros, window.limit_micros, window.warned = row
+            if _remaining(window) < 0:
+                over.append(window)
+    return [w.pk for w in windows], over
+
+
+class _SoftBlocked(Exception):
+    def __init__(self, window: BudgetWindow):
+        super().__init__(window)
+        self.window = window
+
+
+def budget_admit(
+    *,
+    tenant: Tenant,
+    project: Project,
+    estimate: Estimate,
+    resource_type: str,
+    resource_id: str,
+    backend: str,
+    shots: int,
+    tags: Mapping[str, str] | None = None,
+    policies: list[BudgetPolicy] | None = None,
+    allow_hold: bool = True,
+) -> Admission:
+    """Decide and record the money side of a new job; call inside the job's transaction.
+
+    Returns an Admission with a HELD charge (reserved in every window), or, when ``allow_hold``,
+    a PENDING charge and ``held_for_approval`` (per-job limit with ``require_approval``, or a
+    ``soft_block`` window). Raises BudgetExceeded (the caller's transaction must roll back);
+    ApprovalRequired is the caller's translation when it cannot hold (``allow_hold=False``).
+    """
+    if policies is None:
+        policies = policies_for(tenant=tenant, project=project)
+    amount = micros(estimate.cost_usd)
+    charge = Charge(
+        tenant=tenant, project=project, resource_type=resource_type, resource_id=resource_id,
+        backend=backend, shots=shots, tier=estimate.tier, tags=dict(tags or {}),
+        price_sheet_id=estimate.price_sheet_id, price_sheet_version=estimate.price_sheet_version,
+        estimate=estimate.as_dict(), estimated_micros=amount, reserved_micros=amount, status=ChargeStatus.HELD,
+    )
+    admission = Admission(charge=charge)
+    for policy in policies:
+        limit = policy.per_job_limit_usd
+        if limit is None or estimate.cost_usd <= limit:
+            continue
+        text = (f"this job's estimated cost ${estimate.cost_usd} is over the per-job limit ${limit} "
+                f"of {policy}")
+        if policy.on_per_job_exceeded == PerJobAction.BLOCK:
+            raise BudgetExceeded(text, details={"window": "per_job", "limit_usd": str(limit),
+                                                "estimated_cost_usd": str(estimate.cost_usd), "policy_id": policy.pk})
+        if policy.on_per_job_exceeded == PerJobAction.REQUIRE_APPROVAL:
+            admission.held_for_approval, admission.hold_reason = True, "per_job_limit"
+        admission.messages.append(text)
+    if admission.held_for_approval:
+        if not allow_hold:
+            from qcos.errors import ApprovalRequired
+
+            raise ApprovalRequired(
+                "; ".join(admission.messages) + ". This kind of work cannot wait for an approval: ask an "
+                "admin to raise the per-job limit.", details={"reason": admission.hold_reason},
+            )
+        return _hold(admission)
+    windows = windows_open(policies, timezone.now())
+    try:
+        with transaction.atomic() if _any_soft(windows) else _nullcontext():
+            charge.windows, over = _reserve_windows(windows, amount, override=False)
+    except _SoftBlocked as blocked:
+        if not allow_hold:
+            raise _exceeded(blocked.window, amount) from None
+        admission.held_for_approval, admission.hold_reason = True, "soft_block"
+        admission.messages.append(str(_exceeded(blocked.window, amount)))
+        return _hold(admission)
+    if over:
+        charge.over_limit = True
+        for window in over:
+            admission.messages.append(str(_exceeded(window, amount)))
+    charge.save(force_insert=True)
+    _notify_thresholds(windows, over, tenant=tenant, resource_id=resource_id, amount=amount)
+    return admission
+
+
+def _any_soft(windows: list[BudgetWindow]) -> bool:
+    return any(w.policy.on_exceeded == ExceededAction.SOFT_BLOCK for w in windows)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _hold(admission: Admission) -> Admission:
+    charge = admission.charge
+    charge.status, charge.reserved_micros, charge.windows = ChargeStatus.PENDING, 0, []
+    charge.hold_reason = admission.hold_reason
+    charge.save(force_insert=True)
+    return admission
+
+
+def charge_reserve_on_approval(*, resource_type: str, resource_id: str) -> Charge:
+    """Reserve a PENDING charge when its job is approved: every window is checked again (the
+    budget may have been spent meanwhile). The approval overrides ``soft_block`` windows (they
+    take the amount past their limit); ``block`` windows never do. Raises
+    BudgetExceeded; the caller's transaction then changes nothing."""
+    charge = Charge.objects.select_related("tenant", "project").get(
+        resource_type=resource_type, resource_id=resource_id
+    )
+    if charge.status != ChargeStatus.PENDING:
+        return charge
+    policies = policies_for(tenant=charge.tenant_id, project=charge.project_id)
+    windows = windows_open(policies, timezone.now())
+    # The approval is the override of any soft_block window (the approver saw the job and its
+    # cost); block windows still refuse.
+    ids, over = _reserve_windows(windows, charge.estimated_micros, override=True)
+    updated = Charge.objects.filter(pk=charge.pk, status=ChargeStatus.PENDING).update(
+        status=ChargeStatus.HELD, reserved_micros=charge.estimated_micros, windows=ids,
+        over_limit=bool(over),
+    )
+    if not updated:  # pragma: no cover - the job's conditional update already serialized deciders
+        raise BudgetExceeded("the charge changed while it was being approved")
+    charge.refresh_from_db()
+    _notify_thresholds(windows, over, tenant=charge.tenant, resource_id=resource_id,
+                       amount=charge.estimated_micros)
+    return charge
+
+
+# --- capture and release -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettledCost:
+    cost_usd: Decimal
+    breakdown: dict[str, str]
+    note: str
+
+
+def charge_settle(*, resource_type: str, resource_id: str, actual: Mapping[str, Any] | None = None) -> SettledCost | None:
+    """Capture the actual cost of a finished resource (never above its reservation) and release
+    the rest, in the caller's transaction. Exactly once: a HELD → SETTLED conditional update.
+
+    ``actual``: what the provider metered (``usage_seconds``, ``duration_ms``, ``execution_ms``,
+    ``hqc``…; see ``finops.pricing.actual_cost``). Without a meter for a time-billed family (a
+    DEV MODE simulation of hardware), the estimate is charged: the reservation is what the job
+    would have cost, and nothing measured says otherwise.
+    """
+    charge = Charge.objects.filter(resource_type=resource_type, resource_id=resource_id,
+                                   status=ChargeStatus.HELD).first()
+    if charge is None:
+        return None
+    est = estimate_from_dict(charge.estimate)
+    note = ""
+    try:
+        sheet = sheet_get(est.price_sheet_id, est.price_sheet_version)
+        settlement = actual_cost(est, {"status": "COMPLETED", **(actual or {})}, sheet=sheet)
+        cost, breakdown = settlement.cost_usd, dict(settlement.breakdown)
+        if settlement.capped:
+            note = f"capped at the reservation; uncapped {settlement.uncapped_usd}"
+    except (PricingError, LookupError) as exc:
+        cost, breakdown = est.cost_usd, dict(est.breakdown)
+        note = f"charged the estimate ({exc})"
+    amount = min(micros(cost), charge.estimated_micros)
+    now = timezone.now()
+    won = Charge.objects.filter(pk=charge.pk, status=ChargeStatus.HELD).update(
+        status=ChargeStatus.SETTLED, settled_micros=amount, settled_at=now,
+        breakdown={k: str(v) for k, v in breakdown.items()},
+    )
+    if not won:
+        return None
+    for window_id in sorted(charge.windows):
+        BudgetWindow.objects.filter(pk=window_id).update(
+            reserved_micros=F("reserved_micros") - charge.reserved_micros,
+            spent_micros=F("spent_micros") + amount,
+        )
+    return SettledCost(cost_usd=usd(amount), breakdown={k: str(v) for k, v in breakdown.items()}, note=note)
+
+
+def charge_release(*, resource_type: str, resource_id: str) -> bool:
+    """Give back a HELD or PENDING charge's reservation (failure, cancellation, rejection)."""
+    charge = Charge.objects.filter(
+        resource_type=resource_type, resource_id=resource_id,
+        status__in=[ChargeStatus.HELD, ChargeStatus.PENDING],
+    ).first()
+    if charge is None:
+        return False
+    won = Charge.objects.filter(pk=charge.pk, status=charge.status).update(
+        status=ChargeStatus.RELEASED, settled_micros=0, settled_at=timezone.now()
+    )
+    if not won:
+        return False
+    if charge.status == ChargeStatus.HELD:
+        for window_id in sorted(charge.windows):
+            BudgetWindow.objects.filter(pk=window_id).update(
+                reserved_micros=F("reserved_micros") - charge.reserved_micros
+            )
+    return True
+
+
+# --- the generic API other apps call (benchmarks) --------------------------------------------------
+
+
+def budget_reserve(*, tenant: Tenant, project: Project, amount: Decimal | Estimate, resource_type: str,
+                   resource_id: str, tier: str = "standard", backend: str = "", shots: int = 0,
+                   tags: Mapping[str, str] | None = None, price_sheet: str = "", principal: Any = None) -> Charge:
+    """Reserve for a resource that cannot wait for approval (a benchmark run), in the caller's
+    transaction. ``amount`` is a priced Estimate, or a Decimal total of several estimates (then
+    ``price_sheet`` should say which ``sheet_id@version`` priced them). Raises BudgetExceeded, or
+    ApprovalRequired when a policy would hold it for a decision."""
+    from qcos.errors import ApprovalRequired
+
+    if isinstance(amount, Estimate):
+        priced = amount
+    else:
+        total = D(amount).quantize(D("0.000001"))
+        sheet_id, _, version = (price_sheet or "aggregate@-").partition("@")
+        priced = Estimate(
+            cost_usd=total, breakdown=MappingProxyType({"queue": D("0"), "compute": total, "storage": D("0")}),
+            price_sheet_id=sheet_id, price_sheet_version=version or "-",
+            inputs=MappingProxyType({"tier_multiplier": D(1), "shots": shots}),
+            formula=f"sum of per-circuit estimates = {total} USD", backend=backend, tier=tier,
+        )
+    admission = budget_admit(tenant=tenant, project=project, estimate=priced, resource_type=resource_type,
+                             resource_id=resource_id, backend=backend or priced.backend, shots=shots, tags=tags,
+                             allow_hold=False)
+    if admission.held_for_approval:  # pragma: no cover - allow_hold=False raises instead
+        raise ApprovalRequired("; ".join(admission.messages), details={"reason": admission.hold_reason})
+    return admission.charge
+
+
+def reservation_settle(*, resource_type: str, resource_id: str, actual: Decimal | Mapping[str, Any] | None = None):
+    if isinstance(actual, Decimal):
+        return _settle_amount(resource_type, resource_id, actual)
+    return charge_settle(resource_type=resource_type, resource_id=resource_id, actual=actual)
+
+
+def _settle_amount(resource_type: str, resource_id: str, amount: Decimal) -> SettledCost | None:
+    charge = Charge.objects.filter(resource_type=resource_type, resource_id=resource_id,
+                                   status=ChargeStatus.HELD).first()
+    if charge is None:
+        return None
+    value = min(micros(amount), charge.estimated_micros)
+    if not Charge.objects.filter(pk=charge.pk, status=ChargeStatus.HELD).update(
+        status=ChargeStatus.SETTLED, settled_micros=value, settled_at=timezone.now(), breakdown=charge.estimate["breakdown"]
+    ):
+        return None
+    for window_id in sorted(charge.windows):
+        BudgetWindow.objects.filter(pk=window_id).update(
+            reserved_micros=F("reserved_micros") - charge.reserved_micros, spent_micros=F("spent_micros") + value
+        )
+    return SettledCost(cost_usd=usd(value), breakdown=charge.estimate["breakdown"], note="")
+
+
+def reservation_release(*, resource_type: str, resource_id: str, reason: str = "") -> bool:
+    return charge_release(resource_type=resource_type, resource_id=resource_id)
+
+
+# --- budget checks ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    can_proceed: bool
+    message: str
+    remaining_usd: Decimal | None
+    requires_approval: bool = False
+    windows: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "can_proceed": self.can_proceed,
+            "message": self.message,
+            "remaining_usd": None if self.remaining_usd is None else str(self.remaining_usd),
+            "requires_approval": self.requires_approval,
+            "windows": self.windows,
+        }
+
+
+def budget_check(*, tenant: Tenant, project: Project | None, estimated_cost: Decimal) -> BudgetCheck:
+    """Would a job of ``estimated_cost`` be admitted right now? Read-only: it reserves nothing,
+    so a later submit can still be refused if others spend first."""
+    policies = policies_for(tenant=tenant, project=project)
+    if not policies:
+        return BudgetCheck(True, "no budget policy applies; the job can proceed", None)
+    periods = window_periods(timezone.now())
+    stored = {
+        (w.policy_id, w.kind): w
+        for w in BudgetWindow.objects.filter(
+            policy__in=policies,
+            period_start__in=list(periods.values()),
+        )
+        if w.period_start == periods[w.kind]
+    }
+    amount = micros(estimated_cost)
+    rows, blocking, holding, notifying = [], [], [], []
+    for policy in policies:
+        if policy.per_job_limit_usd is not None and estimated_cost > policy.per_job_limit_usd:
+            text = f"${estimated_cost} is over the per-job limit ${policy.per_job_limit_usd} ({policy})"
+            {PerJobAction.BLOCK: blocking, PerJobAction.REQUIRE_APPROVAL: holding,
+             PerJobAction.NOTIFY: notifying}[policy.on_per_job_exceeded].append(text)
+        for kind, limit in _limits(policy).items():
+            window = stored.get((policy.pk, kind)) or BudgetWindow(
+                policy=policy, kind=kind, period_start=periods[kind], limit_micros=micros(limit)
+            )
+            window.limit_micros = micros(limit)
+            remaining = _remaining(window)
+            rows.append({"policy_id": policy.pk, "scope": str(policy), "window": kind,
+                         "period_start": periods[kind].isoformat(), "limit_usd": str(usd(window.limit_micros)),
+                         "spent_usd": str(usd(window.spent_micros)), "reserved_usd": str(usd(window.reserved_micros)),
+                         "remaining_usd": str(usd(remaining))})
+            if amount > remaining:
+                text = (policy.exceeded_message + " " if policy.exceeded_message else "") + (
+                    f"${estimated_cost} exceeds the {_window_label(window)}: ${usd(max(remaining, 0))} remains")
+                {ExceededAction.BLOCK: blocking, ExceededAction.SOFT_BLOCK: holding,
+                 ExceededAction.NOTIFY: notifying}[policy.on_exceeded].append(text)
+    remaining = min((D(r["remaining_usd"]) for r in rows), default=None)
+    if blocking:
+        return BudgetCheck(False, "; ".join(blocking), remaining, windows=rows)
+    if holding:
+        return BudgetCheck(False, "needs approval: " + "; ".join(holding), remaining, True, rows)
+    message = "within budget" if not notifying else "admitted past a limit (notify): " + "; ".join(notifying)
+    return BudgetCheck(True, message, remaining, windows=rows)
+
+
+# --- notifications ---------------------------------------------------------------------------------
+
+
+def _notify_thresholds(windows: list[BudgetWindow], over: list[BudgetWindow], *, tenant: Tenant,
+                       resource_id: str, amount: int) -> None:
+    """Announce (audit entry, e-mail, webhook) once per window when its warning threshold is first
+    crossed, and when a ``notify`` window goes past its limit. Reservations on one window are
+    serialized by its row lock, so exactly one reservation sees each crossing; ``warned`` makes
+    the warning once per window even if releases later bring it back under."""
+    over_ids = {w.pk for w in over}
+    for window in windows:
+        used = window.spent_micros + window.reserved_micros
+        if window.pk in over_ids and used - amount <= window.limit_micros:
+            _announce(window.policy, window, "BUDGET_EXCEEDED", tenant=tenant, resource_id=resource_id)
+        if window.warned or used * 100 < window.limit_micros * window.policy.warning_threshold_percent:
+            continue
+        if BudgetWindow.objects.filter(pk=window.pk, warned=False).update(warned=True):
+            _announce(window.policy, window, "BUDGET_WARNING", tenant=tenant, resource_id=resource_id)
+
+
+def _announce(policy: BudgetPolicy, window: BudgetWindow, event: str, *, tenant: Tenant, resource_id: str) -> None:
+    used = window.spent_micros + window.reserved_micros
+    percent = (D(used) * 100 / window.limit_micros).quantize(D("0.1")) if window.limit_micros else D(100)
+    message = (f"{_window_label(window)} of {tenant.slug}: ${usd(used)} of ${usd(window.limit_micros)} "
+               f"spent or reserved ({percent}%), threshold {policy.warning_threshold_percent}%")
+    audit_append(
+        action=event, principal=system_principal("finops", tenant.slug), resource_type="budget_window",
+        resource_id=str(window.pk), tenant_slug=tenant.slug,
+        outcome=Outcome.SUCCESS,
+        details={"policy_id": policy.pk, "window": window.kind, "period_start": window.period_start.isoformat(),
+                 "used_usd": str(usd(used)), "limit_usd": str(usd(window.limit_micros)), "job_id": resource_id},
+    )
+    if policy.warning_notify or policy.webhook_url:
+        payload = {"event": event, "tenant_id": tenant.slug, "message": message, "policy_id": policy.pk,
+                   "window": window.kind, "period_start": window.period_start.isoformat(),
+                   "used_usd": str(usd(used)), "limit_usd": str(usd(window.limit_micros))}
+        transaction.on_commit(lambda: _enqueue_notification(policy.pk, payload))
+
+
+def _enqueue_notification(policy_id: int, payload: dict[str, Any]) -> None:
+    from workers.tasks import notify_budget
+
+    try:
+        notify_budget.apply_async(args=[policy_id, payload], retry=False)
+    except Exception:  # the broker is down: the audit entry stands; e-mail is best effort
+        logger.warning("could not enqueue a budget notification for policy %s", policy_id, exc_info=True)
+
+
+def budget_notify(*, policy_id: int, payload: Mapping[str, Any]) -> None:
+    """Send one budget notification: e-mail to the policy's list and a POST to its webhook."""
+    import json
+    import urllib.request
+
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    policy = BudgetPolicy.objects.filter(pk=policy_id).first()
+    if policy is None:
+        return
+    subject = f"[QCOS] {payload['event'].replace('_', ' ').lower()}: {payload['tenant_id']}"
+    if policy.warning_notify:
+        send_mail(subject, payload["message"], settings.DEFAULT_FROM_EMAIL, list(policy.warning_notify))
+    if policy.webhook_url:
+        request = urllib.request.Request(
+            policy.webhook_url, data=json.dumps(payload).encode(), method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "qcos-budget-notifier"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (admin-configured URL)
+            response.read()
+
+
+def now_utc() -> datetime:
+    return timezone.now()
