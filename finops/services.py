@@ -607,7 +607,7 @@ def _enqueue_notification(policy_id: int, payload: dict[str, Any]) -> None:
     from workers.tasks import notify_budget
 
     try:
-        notify_budget.apply_async(args=[policy_id, payload], retry=False)
+        notify_budget.apply_async(args=[policy_id, payload], queue="maintenance", retry=False)
     except Exception:  # the broker is down: the audit entry stands; e-mail is best effort
         logger.warning("could not enqueue a budget notification for policy %s", policy_id, exc_info=True)
 
