@@ -221,6 +221,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("QCOS_AUDIT_SEQUENCE_INTERVAL", default=5.0),
         "options": {"queue": "maintenance", "expires": 30},
     },
+    "reconcile-reports": {
+        "task": "workers.tasks.reconcile_reports",
+        "schedule": env.float("QCOS_REPORT_RECONCILE_INTERVAL", default=60.0),
+        "options": {"queue": "maintenance", "expires": 120},
+    },
 }
 
 # --- QCOS -----------------------------------------------------------------------------------------

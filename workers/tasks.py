@@ -61,3 +61,22 @@ def run_benchmark(self, benchmark_id: str) -> str | None:
 
     _fresh_connections(self)
     return benchmark_execute(benchmark_id=benchmark_id)
+
+
+@shared_task(
+    bind=True, name="workers.tasks.build_report", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+    soft_time_limit=600, time_limit=660,  # finops.report_services.HARD_TIME_LIMIT_S re-claims after this
+)
+def build_report(self, report_id: str) -> str | None:
+    from finops.report_services import report_build
+
+    _fresh_connections(self)
+    return report_build(report_id=report_id)
+
+
+@shared_task(bind=True, name="workers.tasks.reconcile_reports", ignore_result=True)
+def reconcile_reports(self) -> dict[str, int]:
+    from finops.report_services import reports_reconcile
+
+    _fresh_connections(self)
+    return reports_reconcile()

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from finops import api as finops_api
+
 from . import audit, estimates, ledger_views, views
 
 urlpatterns = [
@@ -16,4 +18,7 @@ urlpatterns = [
     path("estimates", estimates.EstimateView.as_view(), name="estimates"),
     path("audit", audit.AuditListView.as_view(), name="audit"),
     path("audit/verify", audit.AuditVerifyView.as_view(), name="audit-verify"),
+    path("reports", finops_api.ReportCreateView.as_view(), name="reports"),
+    path("reports/<str:report_id>", finops_api.ReportDetailView.as_view(), name="report-detail"),
+    path("reports/<str:report_id>/download", finops_api.ReportDownloadView.as_view(), name="report-download"),
 ]

@@ -16,6 +16,11 @@ OBJECT_ROUTES = [
     ("get", "/api/v2.1/jobs/{job_id}/evidence?format=zip"),
     ("get", "/api/v2.1/registry/leaves/{bundle_id}"),
 ]
+# Report routes: admins and auditors only, so the other tenant's caller here is an admin.
+REPORT_ROUTES = [
+    ("get", "/api/v2.1/reports/{report_id}"),
+    ("get", "/api/v2.1/reports/{report_id}/download"),
+]
 
 
 @pytest.fixture
@@ -80,6 +85,21 @@ def test_not_found_is_identical_for_missing_and_foreign_jobs(carol, alices_job):
     )
 
 
+@pytest.mark.parametrize(("method", "route"), REPORT_ROUTES)
+def test_other_tenant_gets_not_found_for_reports(adam, method, route):
+    from finops.models import ChargebackReport
+    from tests.conftest import _actor
+
+    cora = _actor("research-beta", "cora@beta.example", "admin")
+    body = {"start_date": "2026-01-01", "end_date": "2026-01-31", "format": "csv"}
+    report_id = adam.client.post("/api/v2.1/reports", body, format="json").json()["id"]
+    before = ChargebackReport.objects.values().get(pk=report_id)
+    response = getattr(cora.client, method)(route.format(report_id=report_id))
+    assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
+    assert "research-alpha" not in response.content.decode()
+    assert ChargebackReport.objects.values().get(pk=report_id) == before
+
+
 def test_every_object_route_is_in_the_matrix():
     routes = set()
     for pattern in get_resolver().url_patterns:
@@ -87,4 +107,5 @@ def test_every_object_route_is_in_the_matrix():
             routes |= {f"/api/v2.1/{p.pattern}" for p in pattern.url_patterns if "<" in str(p.pattern)}
     listed = {route.split("?")[0].replace("{job_id}", "<str:job_id>").replace("{bundle_id}", "<str:bundle_id>")
               for _, route in OBJECT_ROUTES}
+    listed |= {route.replace("{report_id}", "<str:report_id>") for _, route in REPORT_ROUTES}
     assert routes == listed

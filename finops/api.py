@@ -1,0 +1,111 @@
+"""``/api/v2.1/reports``: chargeback reports of the caller's tenant (admins and auditors).
+
+Views parse input and call ``finops.report_services``; every read goes through its tenant-scoped
+selectors, so another tenant's report answers NOT_FOUND exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from qcos.errors import Conflict
+from qcos.tenancy.roles import Capability
+
+from . import report_services, reports
+from .models import ChargebackReport, ReportStatus
+
+ERRORS = {
+    400: OpenApiResponse(description="UNKNOWN_REPORT_TYPE, UNKNOWN_FORMAT, INVALID_GROUP_BY, INVALID_DATE_RANGE, "
+                                     "DATE_RANGE_TOO_LONG or VALIDATION_ERROR"),
+    401: OpenApiResponse(description="UNAUTHENTICATED"),
+    403: OpenApiResponse(description="PERMISSION_DENIED (roles admin and auditor only)"),
+    404: OpenApiResponse(description="NOT_FOUND (also for another tenant's report)"),
+}
+
+
+class ReportInput(serializers.Serializer):
+    report_type = serializers.CharField(default="chargeback")
+    start_date = serializers.DateField(help_text="first UTC day, inclusive")
+    end_date = serializers.DateField(help_text="last UTC day, inclusive")
+    group_by = serializers.ListField(child=serializers.CharField(), required=False,
+                                     help_text="any of tenant, project, backend, tag:<key>; "
+                                               "default tenant, project, backend")
+    format = serializers.CharField(default="csv", help_text="csv, json or focus (FOCUS 1.2 CSV)")
+
+
+def report_representation(report: ChargebackReport) -> dict[str, Any]:
+    ready = report.status == ReportStatus.READY
+    return {
+        "id": report.id,
+        "report_type": report.report_type,
+        "tenant_id": report.tenant.slug,
+        "start_date": report.start_date.isoformat(),
+        "end_date": report.end_date.isoformat(),
+        "group_by": report.group_by,
+        "format": report.format,
+        "status": report.status,
+        "rows": report.rows if ready else None,
+        "content_sha256": report.content_sha256 or None,
+        "error": report.error or None,
+        "created_at": _iso(report.created_at),
+        "completed_at": _iso(report.completed_at),
+        "download_url": f"/api/v2.1/reports/{report.id}/download" if ready else None,
+    }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+class ReportCreateView(APIView):
+    @extend_schema(summary="Generate a chargeback report of the caller's tenant (built by a worker)",
+                   request=ReportInput, responses={202: dict, **ERRORS})
+    def post(self, request: Request) -> Response:
+        request.auth.require(Capability.VIEW_COSTS)  # before validation: no hints to the unauthorised
+        data = ReportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        report = report_services.report_generate(
+            principal=request.auth, report_type=params["report_type"], start_date=params["start_date"],
+            end_date=params["end_date"], group_by=params.get("group_by"), format=params["format"],
+        )
+        # In the embedded default the build already ran (eager Celery, after commit): say so.
+        report = report_services.report_get(principal=request.auth, report_id=report.id)
+        response = Response(report_representation(report), status=202)
+        response["Location"] = f"/api/v2.1/reports/{report.id}"
+        return response
+
+
+class ReportDetailView(APIView):
+    @extend_schema(summary="A report's status, row count and download link", responses={200: dict, **ERRORS})
+    def get(self, request: Request, report_id: str) -> Response:
+        report = report_services.report_get(principal=request.auth, report_id=report_id)
+        return Response(report_representation(report))
+
+
+class ReportDownloadView(APIView):
+    @extend_schema(
+        summary="The report file (text/csv or application/json) once READY",
+        responses={200: OpenApiResponse(description="the file"),
+                   409: OpenApiResponse(description="REPORT_NOT_READY (details.status) or REPORT_FAILED"),
+                   **ERRORS},
+    )
+    def get(self, request: Request, report_id: str) -> HttpResponse:
+        report = report_services.report_get(principal=request.auth, report_id=report_id, with_content=True)
+        if report.status == ReportStatus.FAILED:
+            raise Conflict(f"report {report_id} failed: {report.error}", code="REPORT_FAILED",
+                           details={"report_id": report_id, "status": report.status})
+        if report.status != ReportStatus.READY:
+            raise Conflict(f"report {report_id} is {report.status}; try again shortly", code="REPORT_NOT_READY",
+                           details={"report_id": report_id, "status": report.status})
+        response = HttpResponse(bytes(report.content), content_type=reports.CONTENT_TYPES[report.format])
+        response["Content-Disposition"] = f'attachment; filename="{report_services.report_filename(report)}"'
+        response["X-Content-SHA256"] = report.content_sha256
+        return response
