@@ -9,6 +9,20 @@ from importlib import import_module
 
 from .base import BackendSpec, ProviderAdapter
 
+# Dense (non-Clifford) circuits on the noise models: statevector trajectories, 2^20 amplitudes.
+DEV_MODE_MAX_DENSE_QUBITS = 20
+DEV_MODE_BACKENDS: tuple[tuple[str, str, int, str], ...] = (
+    ("ibm_brisbane", "ibm_quantum", 127, "IBM Brisbane on the fake_brisbane calibration snapshot"),
+    ("ibm_heron", "ibm_quantum", 133, "IBM Heron on the fake_torino calibration snapshot"),
+    ("ibm_torino", "ibm_quantum", 133, "IBM Torino on the fake_torino calibration snapshot"),
+    ("ionq_aria", "ionq", 25, "IonQ Aria on a model of its published error rates"),
+    ("rigetti_ankaa", "rigetti", 84, "Rigetti Ankaa-3 on a model of its published error rates"),
+    ("quantinuum_h2", "quantinuum", 56, "Quantinuum H2 on a model of its published error rates"),
+    ("fake_brisbane", "local", 127, "FakeBrisbane calibration snapshot"),
+    ("fake_sherbrooke", "local", 127, "FakeSherbrooke calibration snapshot"),
+    ("fake_torino", "local", 133, "FakeTorino calibration snapshot"),
+)
+
 BACKENDS: dict[str, BackendSpec] = {
     spec.name: spec
     for spec in [
@@ -21,6 +35,17 @@ BACKENDS: dict[str, BackendSpec] = {
             queue="jobs.local",
             adapter="workers.providers.aer:AerAdapter",
         ),
+        # DEV MODE (workers/providers/devmode.py): hardware names and IBM calibration snapshots,
+        # simulated locally on the Benchmarking API's noise models until provider credentials exist.
+        *[
+            BackendSpec(
+                name=name, provider=provider, description=(f"DEV MODE: {description} (simulated locally)." if provider != "local"
+                             else f"{description} (simulated locally)."),
+                max_qubits=min(qubits, DEV_MODE_MAX_DENSE_QUBITS), max_qubits_clifford=qubits,
+                queue="jobs.local", adapter=f"workers.providers.devmode:{name}",
+            )
+            for name, provider, qubits, description in DEV_MODE_BACKENDS
+        ],
     ]
 }
 
