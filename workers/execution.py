@@ -70,6 +70,12 @@ def _run_claimed(job: QuantumJob, worker: str) -> str | None:
             job_id=job.id, attempt=attempt, code="UNKNOWN_BACKEND",
             message=f"backend {job.backend!r} is no longer in the catalogue", transient=False,
         )
+    if circuits.circuit_hash(job.circuit) != job.circuit_hash:
+        # The evidence will attest this hash: never run text that does not match it.
+        return services.job_fail(
+            job_id=job.id, attempt=attempt, code="CIRCUIT_HASH_MISMATCH",
+            message="the stored circuit does not match its circuit_hash", transient=False,
+        )
     keeper = _LeaseKeeper(job.id, attempt)
     keeper.start()
     try:

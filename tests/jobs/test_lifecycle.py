@@ -122,6 +122,16 @@ def test_an_unexpected_error_fails_the_job_instead_of_crashing_the_worker(queued
     assert job.error_code == "EXECUTION_ERROR" and "boom" in job.error_message
 
 
+def test_the_worker_refuses_a_circuit_that_does_not_match_its_hash(queued, monkeypatch):
+    ran = []
+    monkeypatch.setattr(execution, "adapter_for", lambda name: ran.append(name))
+    QuantumJob.objects.filter(pk=queued.id).update(circuit=queued.circuit.replace("h q[0]", "x q[0]"))
+    assert execution.job_execute(job_id=queued.id) == "FAILED"
+    job = QuantumJob.objects.get(pk=queued.id)
+    assert job.error_code == "CIRCUIT_HASH_MISMATCH" and not ran
+    assert not JobResult.objects.exists()
+
+
 def test_the_lease_keeper_renews_while_the_provider_runs(queued, settings, monkeypatch):
     import time
 
