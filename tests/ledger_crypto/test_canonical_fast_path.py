@@ -42,3 +42,17 @@ def test_floats_and_non_ascii_keys_use_the_reference():
     assert not canonical._orjson_is_canonical({"é": 1})
     assert not canonical._orjson_is_canonical({"a": 2**53})
     assert canonical_json({"b": 1.0, "a": [1e21]}) == b'{"a":[1e+21],"b":1}'
+
+
+def test_the_exact_type_check_answers_like_the_general_one():
+    from collections import OrderedDict
+
+    class Text(str):
+        pass
+
+    rng = random.Random(2026)
+    values = [random_value(rng) for _ in range(5000)]
+    values += [{Text("k"): 1}, {"a": Text("v")}, OrderedDict(a=1), [OrderedDict(b=1.5)], (1, "x"), {"a": (2**53,)},
+               {"a": {"é": 1}}, {1: "x"}, {"a": b"bytes"}, {"a": set()}]
+    for value in values:
+        assert canonical._orjson_is_canonical(value) == canonical._orjson_is_canonical_general(value), value
