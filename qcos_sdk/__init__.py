@@ -12,6 +12,7 @@ from ._version import __version__
 from .client import DEFAULT_BASE_URL, Namespace, QCOSClient
 from .errors import (
     AuthenticationError,
+    BudgetExceededError,
     ConfigurationError,
     ConflictError,
     InvalidCircuitError,
@@ -38,6 +39,7 @@ from .ledger import (
     VerificationReport,
 )
 from .models import (
+    BudgetCheck,
     CostEstimate,
     TERMINAL_STATUSES,
     CostBreakdown,
@@ -49,6 +51,8 @@ from .models import (
 )
 
 __all__ = [
+    "BudgetCheck",
+    "BudgetExceededError",
     "CostEstimate",
     "__version__",
     "DEFAULT_BASE_URL",

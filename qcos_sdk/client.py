@@ -37,7 +37,7 @@ from .errors import (
     error_from_response,
 )
 from .ledger import Ledger
-from .models import CostEstimate, Job
+from .models import BudgetCheck, CostEstimate, Job
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v2.1"
@@ -209,6 +209,31 @@ class QCOSClient:
         if priority:
             body["priority"] = priority
         return CostEstimate(self._request("POST", "/estimates", json=body, retry=True))
+
+    def check_budget(
+        self, estimated_cost: Any, tenant_id: str | None = None, project: str | None = None
+    ) -> BudgetCheck:
+        """Would a job of ``estimated_cost`` USD be admitted now? ``can_proceed``, ``message``,
+        ``remaining_usd``. Read-only: nothing is reserved, so a later submit can still be refused."""
+        body: dict[str, Any] = {"estimated_cost": str(estimated_cost)}
+        tenant = tenant_id or self.tenant_id
+        if tenant:
+            body["tenant_id"] = tenant
+        if project:
+            body["project"] = project
+        return BudgetCheck(self._request("POST", "/budget/check", json=body, retry=True))
+
+    def list_approvals(self) -> list[Job]:
+        """Jobs of the tenant waiting for a decision (approvers and admins)."""
+        return [Job(item) for item in self._request("GET", "/approvals")["results"]]
+
+    def approve_job(self, job_id: str, reason: str = "") -> Job:
+        """Approve a job waiting in PENDING_APPROVAL (not your own: four-eyes)."""
+        return Job(self._request("POST", f"/jobs/{quote(job_id, safe='')}/approve", json={"reason": reason}))
+
+    def reject_job(self, job_id: str, reason: str) -> Job:
+        """Reject a job waiting in PENDING_APPROVAL; a reason is required."""
+        return Job(self._request("POST", f"/jobs/{quote(job_id, safe='')}/reject", json={"reason": reason}))
 
     def get_job(self, job_id: str) -> Job:
         """Fetch one job by id."""

@@ -93,6 +93,13 @@ class ConflictError(QCOSError):
     default_code = "CONFLICT"
 
 
+class BudgetExceededError(QCOSError):
+    """HTTP 402 BUDGET_EXCEEDED: a ``block`` budget would be overspent; nothing was submitted.
+    ``details`` name the window (``day``, ``month``, ``per_job``), its limit and what remains."""
+
+    default_code = "BUDGET_EXCEEDED"
+
+
 class RateLimitError(QCOSError):
     """HTTP 429: slow down; the server may say when via Retry-After."""
 
@@ -151,11 +158,17 @@ _CODE_TO_CLASS: dict[str, type[QCOSError]] = {
     "VALIDATION_ERROR": ValidationError,
     "IDEMPOTENCY_CONFLICT": ConflictError,
     "JOB_NOT_CANCELLABLE": ConflictError,
+    "APPROVAL_CONFLICT": ConflictError,
+    "BUDGET_EXCEEDED": BudgetExceededError,
+    "SELF_APPROVAL_FORBIDDEN": PermissionDeniedError,
+    "NOT_AN_APPROVER": PermissionDeniedError,
+    "APPROVAL_REQUIRED": PermissionDeniedError,
 }
 
 _STATUS_TO_CLASS: dict[int, type[QCOSError]] = {
     400: ValidationError,
     401: AuthenticationError,
+    402: BudgetExceededError,
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,

@@ -114,9 +114,22 @@ class JobTimings(Record):
 
 
 class CostBreakdown(Record):
-    """``cost_breakdown`` block; amounts are decimal strings in USD."""
+    """``job.cost_breakdown``: ``queue`` (priority surcharge), ``compute`` (the provider's
+    charge), ``storage`` (evidence storage), as Decimals in USD."""
 
     _fields = frozenset({"queue", "compute", "storage"})
+
+    @property
+    def queue(self) -> Any:
+        return _decimal(self._data.get("queue"))
+
+    @property
+    def compute(self) -> Any:
+        return _decimal(self._data.get("compute"))
+
+    @property
+    def storage(self) -> Any:
+        return _decimal(self._data.get("storage"))
 
 
 class JobError(Record):
@@ -138,10 +151,20 @@ class Job(Record):
             "job_id", "status", "tenant_id", "project", "backend", "shots",
             "priority", "tags", "ledger_enabled", "circuit_hash", "counts",
             "attempts", "error", "timings", "provenance_id", "cost_usd",
-            "cost_breakdown",
+            "cost_breakdown", "estimated_cost_usd", "price_sheet", "submitted_by",
         }
     )
     _nested = {"timings": JobTimings, "cost_breakdown": CostBreakdown, "error": JobError}
+
+    @property
+    def cost_usd(self) -> Any:
+        """Settled cost (Decimal) once COMPLETED, else None."""
+        return _decimal(self._data.get("cost_usd"))
+
+    @property
+    def estimated_cost_usd(self) -> Any:
+        """The estimate reserved against the budget at submit (Decimal)."""
+        return _decimal(self._data.get("estimated_cost_usd"))
 
     @property
     def is_terminal(self) -> bool:
@@ -188,3 +211,14 @@ class CostEstimate(Record):
     @property
     def cost_usd(self) -> Any:
         return _decimal(self._data.get("cost_usd"))
+
+
+class BudgetCheck(Record):
+    """``client.check_budget(...)``: ``can_proceed``, ``message``, ``remaining_usd`` (Decimal, or
+    None when no budget applies), ``requires_approval`` and the ``windows`` looked at."""
+
+    _fields = frozenset({"can_proceed", "message", "remaining_usd", "requires_approval", "windows"})
+
+    @property
+    def remaining_usd(self) -> Any:
+        return _decimal(self._data.get("remaining_usd"))

@@ -52,6 +52,15 @@ class JobErrorOutput(serializers.Serializer):
     message = serializers.CharField()
 
 
+class CostBreakdownOutput(serializers.Serializer):
+    queue = serializers.DecimalField(max_digits=18, decimal_places=6,
+                                     help_text="Priority surcharge: compute × (tier multiplier − 1).")
+    compute = serializers.DecimalField(max_digits=18, decimal_places=6,
+                                       help_text="The provider's charge by the price sheet's formula.")
+    storage = serializers.DecimalField(max_digits=18, decimal_places=6,
+                                       help_text="Evidence storage fee of the price sheet.")
+
+
 class JobOutput(serializers.Serializer):
     job_id = serializers.CharField()
     status = serializers.ChoiceField(choices=JobStatus.choices)
@@ -68,6 +77,12 @@ class JobOutput(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
     attempts = serializers.IntegerField()
     provenance_id = serializers.CharField(allow_null=True)
+    estimated_cost_usd = serializers.DecimalField(max_digits=18, decimal_places=6, allow_null=True,
+                                                  help_text="Reserved at submit (USD).")
+    cost_usd = serializers.DecimalField(max_digits=18, decimal_places=6, allow_null=True,
+                                        help_text="Settled cost once COMPLETED (USD).")
+    cost_breakdown = CostBreakdownOutput(allow_null=True)
+    price_sheet = serializers.CharField(allow_null=True, help_text="sheet_id@version that priced the job.")
     error = JobErrorOutput(allow_null=True)
     timings = TimingsOutput()
 
@@ -79,6 +94,16 @@ def _ms(start, end) -> float | None:
     if start is None or end is None:
         return None
     return round((end - start).total_seconds() * 1000.0, 3)
+
+
+def _money(value) -> str | None:
+    """USD as a decimal string with six places, like DRF's DecimalField and the estimates
+    endpoint: a JSON float would lose cents (the SDK turns these into ``Decimal``)."""
+    return None if value is None else f"{value:.6f}"
+
+
+def _breakdown(breakdown: dict[str, str]) -> dict[str, str]:
+    return {part: breakdown.get(part, "0.000000") for part in ("queue", "compute", "storage")}
 
 
 def _provenance_id(job: QuantumJob) -> str | None:
@@ -106,6 +131,10 @@ def job_representation(job: QuantumJob) -> dict[str, Any]:
         "counts": result.counts if result else None,
         "attempts": job.attempts,
         "provenance_id": _provenance_id(job),
+        "estimated_cost_usd": _money(job.estimated_cost_usd),
+        "cost_usd": _money(job.cost_usd),
+        "cost_breakdown": _breakdown(job.cost_breakdown) if job.cost_usd is not None else None,
+        "price_sheet": job.price_sheet or None,
         "error": {"code": job.error_code, "message": job.error_message}
         if job.status == JobStatus.FAILED
         else None,

@@ -2,12 +2,17 @@ from django.urls import path
 
 from finops import api as finops_api
 
-from . import audit, estimates, ledger_views, views
+from . import audit, budgets, estimates, ledger_views, views
 
 urlpatterns = [
     path("jobs", views.JobListCreateView.as_view(), name="jobs"),
     path("jobs/<str:job_id>", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<str:job_id>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
+    path("jobs/<str:job_id>/approve", budgets.JobApproveView.as_view(), name="job-approve"),
+    path("jobs/<str:job_id>/reject", budgets.JobRejectView.as_view(), name="job-reject"),
+    path("approvals", budgets.ApprovalListView.as_view(), name="approvals"),
+    path("budget/check", budgets.BudgetCheckView.as_view(), name="budget-check"),
+    path("budgets", budgets.BudgetStatusView.as_view(), name="budgets"),
     path("jobs/<str:job_id>/evidence", ledger_views.JobEvidenceView.as_view(), name="job-evidence"),
     path("ledger/keys", ledger_views.PublicKeysView.as_view(), name="ledger-keys"),
     path("ledger/bundles/verify", ledger_views.BundleVerifyView.as_view(), name="bundle-verify"),

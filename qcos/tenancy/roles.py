@@ -55,10 +55,26 @@ ROLE_GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "tenancy.change_apikey",
         "jobs.view_quantumjob",
         "jobs.change_quantumjob",
+        "finops.view_budgetpolicy",
+        "finops.add_budgetpolicy",
+        "finops.change_budgetpolicy",
+        "finops.view_budgetwindow",
+        "finops.view_charge",
+        "finops.view_pendingapproval",
+        "finops.change_pendingapproval",
+        "finops.view_approvaldecision",
+        "finops.add_approvaldecision",
     ),
-    Role.APPROVER: ("jobs.view_quantumjob", "jobs.change_quantumjob", "tenancy.view_project"),
+    Role.APPROVER: (
+        "jobs.view_quantumjob", "jobs.change_quantumjob", "tenancy.view_project", "finops.view_pendingapproval",
+        "finops.change_pendingapproval", "finops.view_approvaldecision", "finops.add_approvaldecision",
+        "finops.view_budgetpolicy", "finops.view_budgetwindow",
+    ),
     Role.RESEARCHER: ("jobs.view_quantumjob", "tenancy.view_project"),
-    Role.AUDITOR: ("jobs.view_quantumjob", "tenancy.view_project", "tenancy.view_membership"),
+    Role.AUDITOR: (
+        "jobs.view_quantumjob", "tenancy.view_project", "tenancy.view_membership", "finops.view_approvaldecision",
+        "finops.view_charge", "finops.view_budgetpolicy", "finops.view_budgetwindow",
+    ),
     Role.VIEWER: ("jobs.view_quantumjob",),
 }
 

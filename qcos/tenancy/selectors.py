@@ -41,18 +41,27 @@ def api_key_lookup(*, plaintext: str) -> ApiKey | None:
     key_values = list(row[:9])
     if connection.vendor == "sqlite":  # raw SQL skips the ORM's conversions of datetimes
         key_values[6:9] = [_sqlite_datetime(v) for v in key_values[6:9]]
-    api_key = ApiKey.from_db(connection.alias, _KEY_FIELDS, key_values)
+    api_key = _from_db(ApiKey, dict(zip(_KEY_FIELDS, key_values, strict=True)))
     if not matches(plaintext, api_key.key_hash):
         return None
     tenant_created = _sqlite_datetime(row[11]) if connection.vendor == "sqlite" else row[11]
-    api_key.tenant = Tenant.from_db(connection.alias, ["id", "slug", "name", "created_at"],
-                                    [row[1], row[9], row[10], tenant_created])
-    api_key.user = user_model.from_db(
-        connection.alias, ["id", "username", "email", "is_active", "is_staff", "is_superuser"],
-        [row[2], row[12], row[13], bool(row[14]), bool(row[15]), bool(row[16])],
-    )
+    api_key.tenant = _from_db(Tenant, {"id": row[1], "slug": row[9], "name": row[10], "created_at": tenant_created})
+    api_key.user = _from_db(user_model, {
+        "id": row[2], "username": row[12], "email": row[13], "is_active": bool(row[14]),
+        "is_staff": bool(row[15]), "is_superuser": bool(row[16]),
+    })
     api_key.member_role = row[17]
     return api_key
+
+
+def _from_db(model, values: dict):
+    """``Model.from_db`` with the values named: from_db assigns a partial row by the model's
+    concrete field order, not by the order of the names it is given, so the values are put in
+    that order here (a mismatch once loaded a user's e-mail into ``is_superuser``)."""
+    fields = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    if len(fields) != len(values):
+        raise ValueError(f"{model.__name__} has no fields {sorted(set(values) - set(fields))}")
+    return model.from_db(connection.alias, fields, [values[name] for name in fields])
 
 
 def _sqlite_datetime(value):

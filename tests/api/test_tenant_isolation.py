@@ -100,6 +100,34 @@ def test_other_tenant_gets_not_found_for_reports(adam, method, route):
     assert ChargebackReport.objects.values().get(pk=report_id) == before
 
 
+# Decision routes: approvers only, so the other tenant's caller here is an approver.
+APPROVAL_ROUTES = [
+    ("post", "/api/v2.1/jobs/{job_id}/approve"),
+    ("post", "/api/v2.1/jobs/{job_id}/reject"),
+]
+
+
+@pytest.mark.parametrize(("method", "route"), APPROVAL_ROUTES)
+def test_other_tenants_approver_gets_not_found_for_decisions(alice, method, route):
+    from decimal import Decimal
+
+    from finops.models import ApprovalDecision, BudgetPolicy
+    from tests.conftest import _actor
+
+    BudgetPolicy.objects.create(tenant=alice.tenant, per_job_limit_usd=Decimal("0"), on_per_job_exceeded="require_approval")
+    body = job_body(backend="ionq_aria", shots=10)
+    job_id = alice.client.post("/api/v2.1/jobs", body, format="json").json()["job_id"]
+    before = QuantumJob.objects.values().get(pk=job_id)
+    assert before["status"] == "PENDING_APPROVAL"
+    bert = _actor("research-beta", "bert@beta.example", "approver")
+    response = getattr(bert.client, method)(route.format(job_id=job_id), {"reason": "mine now"}, format="json")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
+    assert "research-alpha" not in response.content.decode()
+    assert QuantumJob.objects.values().get(pk=job_id) == before
+    assert not ApprovalDecision.objects.exists()
+    assert bert.client.get("/api/v2.1/approvals").json()["results"] == []
+
+
 def test_every_object_route_is_in_the_matrix():
     routes = set()
     for pattern in get_resolver().url_patterns:
@@ -108,4 +136,5 @@ def test_every_object_route_is_in_the_matrix():
     listed = {route.split("?")[0].replace("{job_id}", "<str:job_id>").replace("{bundle_id}", "<str:bundle_id>")
               for _, route in OBJECT_ROUTES}
     listed |= {route.replace("{report_id}", "<str:report_id>") for _, route in REPORT_ROUTES}
+    listed |= {route.replace("{job_id}", "<str:job_id>") for _, route in APPROVAL_ROUTES}
     assert routes == listed
