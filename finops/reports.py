@@ -156,7 +156,9 @@ def aggregate(
     keys = [*columns.values(), *(["day"] if by_day else [])]
     sums = {"n_jobs": Count("*"), "n_shots": Sum("shots"), "n_micros": Sum(F("settled_micros"))}
     if keys:
-        raw = list(charges.values(*keys).annotate(**sums).order_by().iterator(chunk_size=5000))
+        # A plain fetch, not .iterator(): PostgreSQL plans server-side cursors for the first rows
+        # and without parallel workers, and a report has few groups however many charges.
+        raw = list(charges.values(*keys).annotate(**sums).order_by())
     else:  # no grouping: one total row (none when nothing was settled)
         raw = [total] if (total := charges.aggregate(**sums))["n_jobs"] else []
     tenants = _names(Tenant, {r["tenant_id"] for r in raw if "tenant_id" in r})
