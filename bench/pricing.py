@@ -14,6 +14,7 @@ for is refused (``PRICING_ERROR``) rather than priced as free.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -47,7 +48,18 @@ def priced_as(info: BackendInfo) -> str:
     return LOCAL_PRICE_BACKEND
 
 
-def price_run(info: BackendInfo, workload_ids: list[str], shots: int, run_seed: int) -> RunPrice:
+Estimator = Callable[..., Any]
+"""``(circuit, backend, shots) -> finops.pricing.Estimate``. The server passes
+``finops.services.price_estimate`` (the price-sheet versions in force in the database, the
+tenant's cost tiers), exactly what prices jobs; the default is the catalogue's sheets."""
+
+
+def _catalogue_estimate(circuit: Any, backend: str, shots: int) -> Any:
+    return estimate(circuit, backend, shots, tier=PRICING_TIER)
+
+
+def price_run(info: BackendInfo, workload_ids: list[str], shots: int, run_seed: int,
+              estimator: Estimator = _catalogue_estimate) -> RunPrice:
     """Sum of per-circuit estimates; raises ``PricingError`` when a circuit cannot be priced."""
     name = priced_as(info)
     total = Decimal("0")
@@ -58,7 +70,7 @@ def price_run(info: BackendInfo, workload_ids: list[str], shots: int, run_seed: 
         built = workload_circuits(workload_id, run_seed)
         subtotal = Decimal("0")
         for circuit in built.circuits:
-            priced = estimate(circuit, name, shots, tier=PRICING_TIER)
+            priced = estimator(circuit, name, shots)
             subtotal += priced.cost_usd
             sheets.add((priced.price_sheet_id, priced.price_sheet_version))
             circuits += 1

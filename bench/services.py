@@ -18,13 +18,23 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from finops import services as finops
 from finops.formulas import PricingError
 from ledger.audit import Outcome, audit_append, system_principal, user_principal
 from ledger.crypto.bundle import build_bundle, sign_bundle
 from ledger.crypto.canonical import canonical_json
 from ledger.keys import signer_for
 from ledger.models import AuditEntry
-from qcos.errors import IdempotencyConflict, InvalidShots, QCOSError, TenantMismatch, UnknownProject, ValidationFailed
+from qcos.errors import (
+    ApprovalRequired,
+    BudgetExceeded,
+    IdempotencyConflict,
+    InvalidShots,
+    QCOSError,
+    TenantMismatch,
+    UnknownProject,
+    ValidationFailed,
+)
 from qcos.tenancy.models import Project
 from qcos.tenancy.principal import Principal
 from qcos.tenancy.roles import Capability
@@ -33,7 +43,7 @@ from . import documents, report as report_crypto
 from .backends import BackendCapacityError, UnknownBackendError, available_backends, backend_info
 from .errors import BackendTooSmall, BackendUnavailable, InvalidWorkload
 from .models import BenchmarkRun, BenchmarkStatus
-from .pricing import price_run
+from .pricing import PRICING_TIER, price_run
 from .runner import MAX_SHOTS
 from .workloads import SEED_MAX, WORKLOADS, UnknownWorkloadError, resolve_workloads
 
@@ -135,10 +145,18 @@ def benchmark_submit(
         raise BackendTooSmall(str(exc), details={"backend_id": backend_id, "qubits": info.num_qubits}) from None
     project = _project(principal, tenant_slug, project_slug)
     run_seed = secrets.randbelow(SEED_MAX) if seed is None else seed
+    policies = finops.policies_for(tenant=principal.tenant, project=project)
+    tiers = finops.cost_tiers_for(policies)
+
+    def estimator(circuit: Any, name: str, circuit_shots: int) -> Any:
+        return finops.price_estimate(circuit=circuit, backend=name, shots=circuit_shots, tier=PRICING_TIER,
+                                     tier_multipliers=tiers)
+
     try:
-        price = price_run(info, workload_ids, shots, run_seed)
+        price = price_run(info, workload_ids, shots, run_seed, estimator=estimator)
     except PricingError as exc:
         raise QCOSError(str(exc), code="PRICING_ERROR", details={"backend_id": backend_id}) from None
+    actor = user_principal(principal.user, principal.tenant.slug, principal.roles)
     try:
         with transaction.atomic():
             run = BenchmarkRun.objects.create(
@@ -148,14 +166,29 @@ def benchmark_submit(
                 warning=info.warning or "", priced_as=price.priced_as, estimated_cost_usd=price.cost_usd,
                 estimate=price.detail, idempotency_key=idempotency_key or "", fingerprint=fingerprint or "",
             )
-            # TODO(finops): finops.services.budget_reserve(...) here once it lands (see README).
-            _audit(run, "BENCHMARK_SUBMITTED", user_principal(principal.user, principal.tenant.slug, principal.roles), {
+            _audit(run, "BENCHMARK_SUBMITTED", actor, {
                 "backend_id": backend_id, "workloads": workload_ids, "shots": shots, "seed": run_seed,
                 "seed_source": run.seed_source, "dev_mode": info.dev_mode, "project": project.slug,
                 "estimated_cost_usd": str(price.cost_usd), "priced_as": price.priced_as,
             })
+            # Reserve last, as jobs do: the budget rows stay locked as briefly as possible. A run
+            # cannot wait for an approval: a hold is refused (APPROVAL_REQUIRED), never queued.
+            sheets = ",".join(f"{s['price_sheet_id']}@{s['price_sheet_version']}" for s in price.detail["price_sheets"])
+            finops.budget_reserve(
+                tenant=principal.tenant, project=project, amount=price.cost_usd, resource_type=RESOURCE_TYPE,
+                resource_id=str(run.id), tier=PRICING_TIER, backend=backend_id, shots=shots, price_sheet=sheets,
+                principal=principal)
             body = render(run)
             transaction.on_commit(lambda: _enqueue(str(run.id)))
+    except (BudgetExceeded, ApprovalRequired) as refused:
+        # Nothing of the run survives the rollback; the refusal itself is audited (as for jobs).
+        audit_append(
+            action=refused.code, principal=actor, resource_type=RESOURCE_TYPE, resource_id="",
+            outcome=Outcome.DENIED, tenant_slug=principal.tenant.slug,
+            details={"backend_id": backend_id, "workloads": workload_ids, "shots": shots, "project": project.slug,
+                     "estimated_cost_usd": str(price.cost_usd), "reason": refused.message, **refused.details},
+        )
+        raise
     except IntegrityError:
         replay = _idempotent_replay(principal, idempotency_key, fingerprint, render)
         if replay is None:
@@ -241,8 +274,9 @@ def benchmark_complete(*, benchmark_id: str, attempt: int, worker: str, core: di
             return False
         run = BenchmarkRun.objects.select_related("tenant", "project").get(pk=benchmark_id)
         # DEV MODE and local runs have no provider metering: they settle at the estimate (README).
-        actual = run.estimated_cost_usd
-        # TODO(finops): finops.services.reservation_settle(...) here once it lands (see README).
+        settled = finops.reservation_settle(resource_type=RESOURCE_TYPE, resource_id=str(run.id),
+                                            actual=run.estimated_cost_usd)
+        actual = settled.cost_usd if settled is not None else run.estimated_cost_usd
         cost = {**run.estimate, "actual_usd": str(actual), "settled": "at the estimate (simulated run)"}
         bundle_id = f"bundle-bench-{secrets.token_hex(10)}"
         unsealed = documents.build_report(run, core, completed_at=now, bundle_id=bundle_id, cost=cost)
@@ -282,7 +316,7 @@ def benchmark_fail(*, benchmark_id: str, attempt: int, code: str, message: str) 
         if not failed:
             return False
         run = BenchmarkRun.objects.select_related("tenant").get(pk=benchmark_id)
-        # TODO(finops): finops.services.reservation_release(...) here once it lands (see README).
+        finops.reservation_release(resource_type=RESOURCE_TYPE, resource_id=str(run.id), reason=code)
         _audit(run, "BENCHMARK_FAILED", _worker_principal(run.claimed_by, run),
                {"attempt": attempt, "error_code": code, "error_message": message[:500]}, Outcome.FAILURE)
     return True

@@ -16,7 +16,7 @@ from ledger.models import AuditEntry
 
 from .conftest import BENCH, completed, report, run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 SEED_ROW_FIELDS = {"id", "type", "qubits", "fidelity", "execution_time_ms", "gate_count", "depth"}
 
@@ -277,10 +277,10 @@ def test_viewers_read_but_cannot_run(alice, vera, sealed):
 
 def test_idempotent_submission_replays_the_first_answer(alice, no_enqueue):
     body = {"backend_id": "simulator", "workloads": ["bell_state"], "seed": 1}
-    first = alice.client.post(f"{BENCH}/run", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
-    again = alice.client.post(f"{BENCH}/run", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    first = run(alice, {"HTTP_IDEMPOTENCY_KEY": "k-1"}, **body)
+    again = run(alice, {"HTTP_IDEMPOTENCY_KEY": "k-1"}, **body)
     assert again.status_code == 202 and again["Idempotent-Replayed"] == "true"
     assert again.json()["benchmark_id"] == first.json()["benchmark_id"]
-    other = alice.client.post(f"{BENCH}/run", {**body, "seed": 2}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    other = run(alice, {"HTTP_IDEMPOTENCY_KEY": "k-1"}, **{**body, "seed": 2})
     assert other.status_code == 409 and other.json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
     assert BenchmarkRun.objects.count() == 1
