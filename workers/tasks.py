@@ -80,3 +80,15 @@ def reconcile_reports(self) -> dict[str, int]:
 
     _fresh_connections(self)
     return reports_reconcile()
+
+
+@shared_task(
+    bind=True, name="workers.tasks.notify_budget", ignore_result=True, autoretry_for=(OSError,),
+    retry_backoff=True, max_retries=5,
+)
+def notify_budget(self, policy_id: int, payload: dict) -> None:
+    """E-mail and webhook for a budget warning or exceedance (the audit entry is already written)."""
+    from finops.services import budget_notify
+
+    _fresh_connections(self)
+    budget_notify(policy_id=policy_id, payload=payload)

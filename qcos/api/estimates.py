@@ -1,5 +1,6 @@
 """``POST /api/v2.1/estimates``: the cost of a job before it is submitted (the Ledger seed's
-``client.estimate_cost``), priced with the current price sheet of the backend's family."""
+``client.estimate_cost``), priced with the price-sheet version in force (database) and the cost
+tiers of the caller's tenant policy. Backends are those jobs can be submitted to."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from finops import services as finops
 from finops.catalog import BACKENDS as PRICED_BACKENDS
-from finops.formulas import PricingError
-from finops.pricing import estimate
-from qcos.errors import InvalidCircuit, QCOSError, UnknownBackend
+from qcos.errors import InvalidCircuit, UnknownBackend
 from qcos.jobs import circuits, selectors
 from qcos.jobs.states import Priority
 from qcos.tenancy.roles import Capability
+from workers.providers.registry import BACKENDS, get_backend
 
 
 class EstimateInput(serializers.Serializer):
@@ -33,17 +34,17 @@ class EstimateView(APIView):
         data = EstimateInput(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        if params["backend"] not in PRICED_BACKENDS:
-            raise UnknownBackend(f"unknown backend {params['backend']!r}",
-                                 details={"backend": params["backend"], "available": sorted(PRICED_BACKENDS)})
+        # Any backend jobs can run on, or that the catalogue prices (to compare before choosing).
+        if get_backend(params["backend"]) is None and params["backend"] not in PRICED_BACKENDS:
+            raise UnknownBackend(f"unknown backend {params['backend']!r}", details={
+                "backend": params["backend"], "available": sorted(set(BACKENDS) | set(PRICED_BACKENDS))})
         try:
             circuit = circuits.parse_circuit(params["circuit"])
         except circuits.CircuitError as exc:
             raise InvalidCircuit(str(exc), details={"line": exc.line, "column": exc.column}) from None
-        try:
-            priced = estimate(circuit, params["backend"], params["shots"], tier=params["priority"])
-        except PricingError as exc:
-            raise QCOSError(str(exc), code="PRICING_ERROR") from None
+        policies = finops.policies_for(tenant=request.auth.tenant, project=None)
+        priced = finops.price_estimate(circuit=circuit, backend=params["backend"], shots=params["shots"],
+                                       tier=params["priority"], tier_multipliers=finops.cost_tiers_for(policies))
         body = priced.as_dict()
         body["estimated_queue_minutes"] = selectors.backend_queue_minutes(backend=params["backend"])
         return Response(body)
