@@ -477,10 +477,29 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if doc["is_valid"] else EXIT_JOB_FAILED
 
 
+def cmd_ledger_report(args: argparse.Namespace) -> int:
+    client = _client(args)
+    group_by = [d.strip() for d in args.group_by.split(",") if d.strip()] if args.group_by is not None else None
+    report = client.ledger.generate_report(report_type=args.type, start_date=args.start, end_date=args.end,
+                                           group_by=group_by, format=args.format)
+    output = args.output or f"{args.type}-{args.start}-{args.end}.{'json' if args.format == 'json' else 'csv'}"
+    try:
+        report.download(output, timeout=args.timeout)
+    except QCOSTimeoutError:
+        print(f"error: TIMEOUT: report {report.id} is still {report.status}; fetch it later with "
+              f"client.ledger.get_report({report.id!r}).download(...)", file=sys.stderr)
+        return EXIT_TIMEOUT
+    except OSError as exc:
+        raise QCOSError("WRITE_FAILED", f"cannot write {output!r}: {exc.strerror or exc}") from exc
+    print(f"saved {report.format} report {report.id} ({report.rows} rows, {args.start} to {args.end}) to {output}")
+    return EXIT_OK
+
+
 def register_ledger(subparsers: Any, common: argparse.ArgumentParser) -> None:
     ledger = subparsers.add_parser("ledger", help="audit log, evidence and reports")
     sub = ledger.add_subparsers(
-        dest="ledger_command", metavar="{audit,verify-audit,get-evidence,verify,keys,checkpoint}", required=True
+        dest="ledger_command", metavar="{audit,verify-audit,get-evidence,verify,keys,checkpoint,report}",
+        required=True,
     )
     audit = sub.add_parser("audit", parents=[common], help="query the audit log (one entry a line)")
     audit.add_argument("--tenant")
@@ -523,6 +542,18 @@ def register_ledger(subparsers: Any, common: argparse.ArgumentParser) -> None:
     keys.set_defaults(handler=cmd_ledger_keys)
     cp = sub.add_parser("checkpoint", parents=[common], help="print the registry's current signed checkpoint")
     cp.set_defaults(handler=cmd_ledger_checkpoint)
+    report = sub.add_parser("report", parents=[common], help="generate and download a chargeback report",
+                            description="Costs of the key's tenant over whole UTC days START..END (inclusive), "
+                                        "settled charges only. Admins and auditors.")
+    report.add_argument("--type", default="chargeback", help="report type (chargeback)")
+    report.add_argument("--start", required=True, metavar="DATE", help="first day, e.g. 2026-01-01")
+    report.add_argument("--end", required=True, metavar="DATE", help="last day (inclusive), e.g. 2026-01-31")
+    report.add_argument("--format", default="csv", choices=["csv", "json", "focus"],
+                        help="csv (Tenant,Project,Backend,Jobs,Shots,Cost (USD)), json, or focus (FOCUS 1.2 CSV)")
+    report.add_argument("--group-by", metavar="A,B", help="tenant,project,backend (default) and/or tag:<key>")
+    report.add_argument("-o", "--output", metavar="FILE", help="default TYPE-START-END.csv")
+    report.add_argument("--timeout", type=_positive_float, default=300.0, help="seconds to wait for the file")
+    report.set_defaults(handler=cmd_ledger_report)
 
 
 COMMAND_GROUPS: list[Register] = [register_execute, register_jobs, register_ledger]

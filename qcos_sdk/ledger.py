@@ -12,6 +12,7 @@ sees exactly what the verifier would) are fetched as raw bytes through the ownin
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tempfile
@@ -37,13 +38,21 @@ from ledger.crypto import merkle
 from ledger.crypto.bundle import parse_json, registry_leaf_hash
 from ledger.crypto.note import parse_checkpoint, parse_note, verify_checkpoint
 
-from .errors import ConfigurationError, NotFoundError, QCOSConnectionError, QCOSError, error_from_response
-from .models import Record
+from .errors import (
+    ConfigurationError,
+    NotFoundError,
+    QCOSConnectionError,
+    QCOSError,
+    QCOSTimeoutError,
+    error_from_response,
+)
+from .models import Record, Report
 
 __all__ = [
     "AuditEntry",
     "AuditVerification",
     "BundleVerification",
+    "ChargebackReport",
     "ConsistencyProof",
     "EvidenceBundle",
     "InclusionProof",
@@ -137,6 +146,13 @@ def _day(value: date | datetime | str | None) -> str | None:
     return value.isoformat()
 
 
+def _date_only(value: date | datetime | str) -> str:
+    """Reports cover whole UTC days: a datetime contributes its date."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _invalid(message: str) -> QCOSError:
     return QCOSError("INVALID_RESPONSE", message)
 
@@ -167,6 +183,62 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class ChargebackReport(Report):
+    """A report from :meth:`Ledger.generate_report`: ``report.status``, ``report.rows`` …, plus
+    ``wait()`` (poll until READY or FAILED) and ``download(path)`` (waits if needed, checks the
+    file against the server's SHA-256, writes it atomically)."""
+
+    __slots__ = ("_ledger",)
+
+    def __init__(self, data: Mapping[str, Any], ledger: Ledger | None = None) -> None:
+        super().__init__(data)
+        object.__setattr__(self, "_ledger", ledger)
+
+    def _attached(self) -> Ledger:
+        if self._ledger is None:
+            raise ConfigurationError("NO_CLIENT", "this report is not attached to a QCOSClient")
+        return self._ledger
+
+    def refresh(self) -> ChargebackReport:
+        """Fetch the current status (in place) and return the report."""
+        data = self._attached()._request("GET", f"/reports/{quote(str(self.id), safe='')}")
+        object.__setattr__(self, "_data", dict(data))
+        return self
+
+    def wait(self, timeout: float = 300.0, poll_interval: float = 0.25) -> ChargebackReport:
+        """Poll until READY or FAILED (check ``status``); ``QCOSTimeoutError`` after ``timeout`` s,
+        the report keeps being built server-side."""
+        deadline = time.monotonic() + timeout
+        delay = min(poll_interval, 0.05)
+        while not self.is_finished:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise QCOSTimeoutError(f"report {self.id} still {self.status} after {timeout:g}s",
+                                       last_status=self.status, timeout=timeout)
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, poll_interval)
+            self.refresh()
+        return self
+
+    def content(self, timeout: float = 300.0) -> bytes:
+        """The file's bytes (waits if needed); ``QCOSError`` REPORT_FAILED when the build failed."""
+        self.wait(timeout)
+        if self.status != "READY":
+            raise QCOSError("REPORT_FAILED", f"report {self.id} failed: {self.error}")
+        accept = "application/json" if self.format == "json" else "text/csv"
+        data = self._attached()._raw("GET", f"/reports/{quote(str(self.id), safe='')}/download",
+                                     accept=accept).content
+        if self.content_sha256 and hashlib.sha256(data).hexdigest() != self.content_sha256:
+            raise _invalid(f"report {self.id}: the download does not match its SHA-256")
+        return data
+
+    def download(self, path: str | os.PathLike[str], timeout: float = 300.0) -> Path:
+        """Write the file to ``path`` (waiting for it if needed) and return the path."""
+        target = Path(path)
+        _write_atomic(target, self.content(timeout))
+        return target
 
 
 class Ledger:
@@ -401,6 +473,30 @@ class Ledger:
                             field="inclusion_proof")
         result["valid"] = not failures
         return RegistryCheck(result)
+
+    # ---------------------------------------------------------------- reports
+    def generate_report(
+        self,
+        report_type: str = "chargeback",
+        start_date: date | datetime | str | None = None,
+        end_date: date | datetime | str | None = None,
+        group_by: Iterable[str] | None = None,
+        format: str = "csv",
+    ) -> ChargebackReport:
+        """Ask for a report of the key's tenant over whole UTC days ``start_date`` … ``end_date``
+        (inclusive). ``group_by``: any of ``tenant``, ``project``, ``backend``, ``tag:<key>``
+        (default the first three); ``format``: ``csv``, ``json`` or ``focus`` (FOCUS 1.2 CSV).
+        Returns at once; ``.download(path)`` waits for the file. Admins and auditors only."""
+        if start_date is None or end_date is None:
+            raise ValueError("start_date and end_date are required")
+        body: dict[str, Any] = {"report_type": report_type, "start_date": _date_only(start_date),
+                                "end_date": _date_only(end_date), "format": format}
+        if group_by is not None:
+            body["group_by"] = list(group_by)
+        return ChargebackReport(self._request("POST", "/reports", json=body), self)
+
+    def get_report(self, report_id: str) -> ChargebackReport:
+        return ChargebackReport(self._request("GET", f"/reports/{quote(report_id, safe='')}"), self)
 
     # --------------------------------------------------------------- plumbing
     def _raw(

@@ -222,3 +222,20 @@ class BudgetCheck(Record):
     @property
     def remaining_usd(self) -> Any:
         return _decimal(self._data.get("remaining_usd"))
+
+
+REPORT_FINISHED_STATUSES: frozenset[str] = frozenset({"READY", "FAILED"})
+
+
+class Report(Record):
+    """A chargeback report as the server describes it (``GET /reports/{id}``): ``status``
+    (PENDING, RUNNING, READY, FAILED), ``rows``, ``download_url`` once READY, ``content_sha256``,
+    ``error`` when FAILED. ``client.ledger.generate_report`` returns one that can also
+    ``wait()`` and ``download(path)``."""
+
+    _fields = frozenset({"id", "report_type", "tenant_id", "start_date", "end_date", "group_by", "format", "status",
+                         "rows", "content_sha256", "error", "created_at", "completed_at", "download_url"})
+
+    @property
+    def is_finished(self) -> bool:
+        return self._data.get("status") in REPORT_FINISHED_STATUSES
