@@ -290,3 +290,13 @@ class ChargebackReport(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class CostDashboard(ChargebackReport):
+    """The admin's cost dashboard (spend per tenant and per backend over time); no rows of its own,
+    it is a proxy so the dashboard has an entry on the admin index (``finops.admin_reports``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "cost dashboard"
+        verbose_name_plural = "cost dashboard"
