@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from finops import services as finops
 from finops.catalog import BACKENDS as PRICED_BACKENDS
+from finops.sheets import sheet_current
 from qcos.errors import InvalidCircuit, UnknownBackend
 from qcos.jobs import circuits, selectors
 from qcos.jobs.states import Priority
@@ -48,3 +49,27 @@ class EstimateView(APIView):
         body = priced.as_dict()
         body["estimated_queue_minutes"] = selectors.backend_queue_minutes(backend=params["backend"])
         return Response(body)
+
+
+class BackendListView(APIView):
+    @extend_schema(summary="The backends jobs can run on, each with its provider and price sheet",
+                   responses={200: dict})
+    def get(self, request: Request) -> Response:
+        request.auth.require(Capability.VIEW_JOBS)
+        rows = []
+        for name, spec in sorted(BACKENDS.items()):
+            priced = finops.pricing_backend(name)
+            entry = PRICED_BACKENDS[priced]
+            sheet = sheet_current(entry.sheet_id)
+            rows.append({
+                "name": name,
+                "provider": spec.provider,
+                "description": spec.description,
+                "max_qubits": spec.max_qubits,
+                "max_qubits_clifford": spec.max_qubits_clifford,
+                "dev_mode": spec.description.startswith("DEV MODE"),
+                "priced_as": priced,
+                "price_sheet": {"sheet_id": sheet.sheet_id, "version": sheet.version, "family": sheet.family,
+                                "provider": entry.provider},
+            })
+        return Response({"results": rows})

@@ -21,6 +21,7 @@ urlpatterns = [
     path("registry/proof/consistency", ledger_views.ConsistencyProofView.as_view(), name="registry-consistency"),
     path("registry/leaves/<str:bundle_id>", ledger_views.LeafView.as_view(), name="registry-leaf"),
     path("estimates", estimates.EstimateView.as_view(), name="estimates"),
+    path("backends", estimates.BackendListView.as_view(), name="backends"),
     path("audit", audit.AuditListView.as_view(), name="audit"),
     path("audit/verify", audit.AuditVerifyView.as_view(), name="audit-verify"),
     path("reports", finops_api.ReportCreateView.as_view(), name="reports"),

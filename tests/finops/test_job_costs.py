@@ -141,3 +141,14 @@ def test_the_sdk_reads_costs_as_decimals(live_server, alice, priced_simulator):
     assert f"{job.cost_usd:.4f}" == "0.1000"
     check = client.check_budget(tenant_id="research-alpha", estimated_cost=0.50)
     assert check.can_proceed is True and check.remaining_usd is None
+
+
+def test_every_backend_names_its_provider_and_price_sheet(alice, priced_simulator):
+    rows = {row["name"]: row for row in alice.client.get("/api/v2.1/backends").json()["results"]}
+    for name in ("simulator", "ibm_brisbane", "ibm_heron", "ionq_aria", "rigetti_ankaa", "quantinuum_h2"):
+        assert rows[name]["provider"] and rows[name]["price_sheet"]["sheet_id"], name
+    assert rows["simulator"]["price_sheet"] == {"sheet_id": "local-simulator", "version": "2", "family": "local",
+                                                "provider": "local"}
+    assert rows["ibm_brisbane"]["price_sheet"]["family"] == "ibm_payg" and rows["ibm_brisbane"]["dev_mode"]
+    assert rows["quantinuum_h2"]["price_sheet"]["sheet_id"] == "azure-quantinuum-hqc"
+    assert rows["fake_brisbane"]["priced_as"] == "simulator"
