@@ -16,6 +16,14 @@ OBJECT_ROUTES = [
     ("get", "/api/v2.1/jobs/{job_id}/evidence?format=zip"),
     ("get", "/api/v2.1/registry/leaves/{bundle_id}"),
 ]
+# Benchmark routes (the seed's /api/v2/bench and Bench V3 /bench): another tenant's run is
+# BENCHMARK_NOT_FOUND, exactly like a missing one.
+BENCH_ROUTES = [
+    ("get", "/api/v2/bench/report/{benchmark_id}"),
+    ("get", "/api/v2/bench/report/{benchmark_id}/download"),
+    ("get", "/api/v2/bench/report/{benchmark_id}/download?format=svg"),
+    ("get", "/bench/evidence/{benchmark_id}"),
+]
 # Report routes: admins and auditors only, so the other tenant's caller here is an admin.
 REPORT_ROUTES = [
     ("get", "/api/v2.1/reports/{report_id}"),
@@ -128,13 +136,42 @@ def test_other_tenants_approver_gets_not_found_for_decisions(alice, method, rout
     assert bert.client.get("/api/v2.1/approvals").json()["results"] == []
 
 
+@pytest.fixture
+def alices_benchmark(request, alice, monkeypatch):
+    if request.param == "queued":
+        monkeypatch.setattr("bench.services._enqueue", lambda benchmark_id: None)
+    body = {"backend_id": "simulator", "workloads": ["bell_state"], "shots": 16, "seed": 1}
+    return alice.client.post("/api/v2/bench/run", body, format="json").json()["benchmark_id"]
+
+
+@pytest.mark.parametrize(("method", "route"), BENCH_ROUTES)
+@pytest.mark.parametrize("alices_benchmark", ["queued", "completed"], indirect=True)
+def test_other_tenant_gets_benchmark_not_found(carol, alices_benchmark, method, route):
+    from bench.models import BenchmarkRun
+
+    before = BenchmarkRun.objects.values().get(pk=alices_benchmark)
+    response = getattr(carol.client, method)(route.format(benchmark_id=alices_benchmark), format="json")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "BENCHMARK_NOT_FOUND"
+    assert "research-alpha" not in response.content.decode()
+    for path, body in (("/api/v2/bench/verify", {"benchmark_id": alices_benchmark}),
+                       ("/bench/evidence/verify", {"benchmark_id": alices_benchmark})):
+        answer = carol.client.post(path, body, format="json")
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "BENCHMARK_NOT_FOUND"
+    compare = carol.client.get(f"/api/v2/bench/compare?ids={alices_benchmark}")
+    assert compare.status_code == 404 and compare.json()["error"]["code"] == "BENCHMARK_NOT_FOUND"
+    assert BenchmarkRun.objects.values().get(pk=alices_benchmark) == before
+
+
 def test_every_object_route_is_in_the_matrix():
     routes = set()
     for pattern in get_resolver().url_patterns:
         if str(pattern.pattern) == "api/v2.1/":
             routes |= {f"/api/v2.1/{p.pattern}" for p in pattern.url_patterns if "<" in str(p.pattern)}
+        if str(pattern.pattern) in ("api/v2/bench/", "bench/"):
+            routes |= {f"/{pattern.pattern}{p.pattern}" for p in pattern.url_patterns if "<" in str(p.pattern)}
     listed = {route.split("?")[0].replace("{job_id}", "<str:job_id>").replace("{bundle_id}", "<str:bundle_id>")
               for _, route in OBJECT_ROUTES}
     listed |= {route.replace("{report_id}", "<str:report_id>") for _, route in REPORT_ROUTES}
+    listed |= {route.split("?")[0].replace("{benchmark_id}", "<str:benchmark_id>") for _, route in BENCH_ROUTES}
     listed |= {route.replace("{job_id}", "<str:job_id>") for _, route in APPROVAL_ROUTES}
     assert routes == listed
