@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from ._version import __version__
+from .bench_cli import register_bench
 from .client import QCOSClient
 from .errors import QCOSError, QCOSTimeoutError
 from .ledger import BundleFormatError, EvidenceBundle, KeyRing, KeyRingError, RegistryCheck, VerificationReport
@@ -557,6 +558,7 @@ def register_ledger(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 COMMAND_GROUPS: list[Register] = [register_execute, register_jobs, register_ledger]
+COMMAND_GROUPS.append(register_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

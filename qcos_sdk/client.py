@@ -36,6 +36,7 @@ from .errors import (
     QCOSTimeoutError,
     error_from_response,
 )
+from .bench import Bench
 from .ledger import Ledger
 from .models import BudgetCheck, CostEstimate, Job
 
@@ -100,6 +101,7 @@ class QCOSClient:
         self._session.headers["Accept"] = "application/json"
         # Grouped endpoints (later: self.bench).
         self.ledger = Ledger(self._request)
+        self.bench = Bench(self._request)
 
     # ------------------------------------------------------------------ jobs
     def execute(
