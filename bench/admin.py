@@ -37,6 +37,10 @@ class BenchmarkRunAdmin(TenantScopedAdmin):
     actions = ["compare_selected"]
     exclude = ["report_body", "bundle_body"]
 
+    def get_list_filter(self, request):
+        # The tenant filter would list every tenant's name: superusers only.
+        return self.list_filter if request.user.is_superuser else [f for f in self.list_filter if f != "tenant"]
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name not in self.exclude] + ["plot", "report_json"]
 

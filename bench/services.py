@@ -212,7 +212,7 @@ def _idempotent_replay(principal: Principal, key: str | None, fingerprint: str |
 
 
 def _enqueue(benchmark_id: str) -> None:
-    """Wake a worker; failure is logged (the run stays queued; ``benchmark_enqueue`` retries)."""
+    """Wake a worker; failure is logged (the run stays queued; ``benchmarks_reconcile`` retries)."""
     from workers.tasks import run_benchmark
 
     try:
@@ -221,15 +221,36 @@ def _enqueue(benchmark_id: str) -> None:
         logger.warning("could not enqueue benchmark %s", benchmark_id, exc_info=True)
 
 
-def benchmarks_requeue_stale(*, older_than_seconds: float = 120.0) -> int:
-    """Enqueue again runs still QUEUED after ``older_than_seconds`` (a lost message); duplicates
-    are harmless because the claim lets one delivery through."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = [str(pk) for pk in BenchmarkRun.objects.filter(status=BenchmarkStatus.QUEUED, submitted_at__lt=cutoff)
-           .values_list("pk", flat=True)[:1000]]
-    for benchmark_id in ids:
+@dataclass(frozen=True)
+class Reconciliation:
+    reenqueued: int
+    failed_lost: int
+
+
+def benchmarks_reconcile(*, requeue_after_seconds: float | None = None,
+                         lost_after_seconds: float | None = None) -> Reconciliation:
+    """Recover runs the broker or a worker lost (``manage.py reconcile_benchmarks``, task
+    ``workers.tasks.reconcile_benchmarks``).
+
+    * QUEUED for longer than ``REQUEUE_AFTER_SECONDS`` (a lost message): enqueued again; a
+      duplicate is harmless, the claim lets one delivery through.
+    * RUNNING for longer than the task's hard time limit (its worker died, or Celery killed it):
+      FAILED with ``WORKER_LOST`` and its reservation released. A benchmark is not re-run after a
+      crash: its seeds make a second attempt reproduce the first, so the user re-submits.
+    """
+    now = timezone.now()
+    requeue = requeue_after_seconds if requeue_after_seconds is not None else settings.QCOS["REQUEUE_AFTER_SECONDS"]
+    lost = lost_after_seconds if lost_after_seconds is not None else settings.CELERY_TASK_TIME_LIMIT + 60
+    stale = [str(pk) for pk in BenchmarkRun.objects.filter(
+        status=BenchmarkStatus.QUEUED, submitted_at__lt=now - timedelta(seconds=requeue)).values_list("pk", flat=True)[:1000]]
+    for benchmark_id in stale:
         _enqueue(benchmark_id)
-    return len(ids)
+    failed = 0
+    for pk, attempt in BenchmarkRun.objects.filter(
+            status=BenchmarkStatus.RUNNING, started_at__lt=now - timedelta(seconds=lost)).values_list("pk", "attempts")[:1000]:
+        failed += benchmark_fail(benchmark_id=str(pk), attempt=attempt, code="WORKER_LOST",
+                                 message=f"no result {lost:.0f} s after the run started; its worker was lost")
+    return Reconciliation(reenqueued=len(stale), failed_lost=failed)
 
 
 # --- execution (called by workers) ---------------------------------------------------------------

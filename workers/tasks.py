@@ -92,3 +92,12 @@ def notify_budget(self, policy_id: int, payload: dict) -> None:
 
     _fresh_connections(self)
     budget_notify(policy_id=policy_id, payload=payload)
+
+
+@shared_task(bind=True, name="workers.tasks.reconcile_benchmarks", ignore_result=True)
+def reconcile_benchmarks(self) -> dict[str, int]:
+    from bench.services import benchmarks_reconcile
+
+    _fresh_connections(self)
+    outcome = benchmarks_reconcile()
+    return {"reenqueued": outcome.reenqueued, "failed_lost": outcome.failed_lost}

@@ -284,3 +284,17 @@ def test_idempotent_submission_replays_the_first_answer(alice, no_enqueue):
     other = run(alice, {"HTTP_IDEMPOTENCY_KEY": "k-1"}, **{**body, "seed": 2})
     assert other.status_code == 409 and other.json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
     assert BenchmarkRun.objects.count() == 1
+
+
+def test_the_reconciler_reenqueues_lost_messages_and_fails_lost_runs(alice, no_enqueue, monkeypatch):
+    from bench import services
+
+    queued = run(alice, backend_id="simulator", workloads=["bell_state"]).json()["benchmark_id"]
+    running = run(alice, backend_id="simulator", workloads=["bell_state"]).json()["benchmark_id"]
+    services.benchmark_claim(benchmark_id=running, worker="w:1")
+    enqueued = []
+    monkeypatch.setattr("bench.services._enqueue", enqueued.append)
+    outcome = services.benchmarks_reconcile(requeue_after_seconds=-1, lost_after_seconds=-1)
+    assert outcome == services.Reconciliation(reenqueued=1, failed_lost=1) and enqueued == [queued]
+    lost = report(alice, running).json()["error"]
+    assert lost["code"] == "BENCHMARK_FAILED" and lost["details"]["error_code"] == "WORKER_LOST"
