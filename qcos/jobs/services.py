@@ -310,19 +310,25 @@ def job_claim(*, job_id: str, worker: str) -> QuantumJob | None:
     now = timezone.now()
     lease = timedelta(seconds=_config()["JOB_LEASE_SECONDS"])
     with transaction.atomic():
-        claimed = QuantumJob.objects.filter(
-            pk=job_id, status=JobStatus.QUEUED, attempts__lt=_config()["JOB_MAX_ATTEMPTS"]
-        ).update(
-            status=JobStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            claimed_by=worker,
-            lease_expires_at=now + lease,
-            started_at=now,
-            updated_at=now,
-        )
-        if not claimed:
+        # PostgreSQL: the conditional UPDATE returns the job and its tenant in one statement.
+        from . import fast_transitions
+
+        job = fast_transitions.claim(job_id=job_id, worker=worker, now=now, lease_until=now + lease,
+                                     max_attempts=_config()["JOB_MAX_ATTEMPTS"])
+        if job is NotImplemented:
+            claimed = QuantumJob.objects.filter(
+                pk=job_id, status=JobStatus.QUEUED, attempts__lt=_config()["JOB_MAX_ATTEMPTS"]
+            ).update(
+                status=JobStatus.RUNNING,
+                attempts=F("attempts") + 1,
+                claimed_by=worker,
+                lease_expires_at=now + lease,
+                started_at=now,
+                updated_at=now,
+            )
+            job = QuantumJob.objects.select_related("tenant").get(pk=job_id) if claimed else None
+        if job is None:
             return None
-        job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
         _audit_job(job, "JOB_STARTED", _worker_principal(worker, job), {"attempt": job.attempts, "worker": worker})
     return job
 
@@ -341,12 +347,17 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
     """Store the result of ``attempt``; False (and nothing written) if that attempt lost the job."""
     now = timezone.now()
     with transaction.atomic():
-        won = QuantumJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt).update(
-            status=JobStatus.COMPLETED, completed_at=now, lease_expires_at=None, updated_at=now
-        )
-        if not won:
+        # PostgreSQL: the conditional UPDATE returns the job, tenant and project in one statement.
+        from . import fast_transitions
+
+        job = fast_transitions.complete(job_id=job_id, attempt=attempt, now=now)
+        if job is NotImplemented:
+            won = QuantumJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt).update(
+                status=JobStatus.COMPLETED, completed_at=now, lease_expires_at=None, updated_at=now
+            )
+            job = QuantumJob.objects.select_related("tenant", "project").get(pk=job_id) if won else None
+        if job is None:
             return False
-        job = QuantumJob.objects.select_related("tenant", "project").get(pk=job_id)
         _audit_job(job, "JOB_COMPLETED", _worker_principal(worker, job), {
             # Whole microseconds: no floats in audit payloads or bundles (see ledger.crypto.canonical).
             "attempt": attempt, "execution_us": round(outcome.execution_ms * 1000),

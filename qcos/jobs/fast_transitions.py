@@ -1,0 +1,89 @@
+"""The worker's two state changes as one statement each on PostgreSQL.
+
+``job_claim`` and ``job_complete`` make a conditional UPDATE that must match exactly one row and
+then need the job with its tenant (and project). Through the ORM that is an UPDATE and a SELECT,
+each compiled per call. On PostgreSQL the UPDATE's ``RETURNING`` row, joined to its tenant and
+project in a data-modifying CTE, gives both in one round trip; the UPDATE, its WHERE clause and
+so the guarantees (one winner, fencing by attempt) are unchanged. Other databases (SQLite in the
+embedded mode) keep the ORM path: they return ``NotImplemented`` here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+
+from django.db import connection, connections
+
+from qcos.tenancy.models import Project, Tenant
+
+from .models import QuantumJob
+from .rowload import Shape, load_row
+from .states import JobStatus
+
+
+class _Statement:
+    def __init__(self, alias: str, set_clause: str, where_clause: str, with_project: bool) -> None:
+        conn = connections[alias]
+        quote = conn.ops.quote_name
+        job_table = quote(QuantumJob._meta.db_table)
+        self.main = Shape(conn, QuantumJob, "j")
+        self.related = [(QuantumJob._meta.get_field("tenant"), Shape(conn, Tenant, "t"))]
+        joins = [f"JOIN {quote(Tenant._meta.db_table)} t ON t.{quote(Tenant._meta.pk.column)} = "
+                 f"j.{quote(QuantumJob._meta.get_field('tenant').column)}"]
+        if with_project:
+            self.related.append((QuantumJob._meta.get_field("project"), Shape(conn, Project, "p")))
+            joins.append(f"JOIN {quote(Project._meta.db_table)} p ON p.{quote(Project._meta.pk.column)} = "
+                         f"j.{quote(QuantumJob._meta.get_field('project').column)}")
+        columns = self.main.columns + [c for _, shape in self.related for c in shape.columns]
+        self.sql = (
+            f"WITH j AS (UPDATE {job_table} SET {set_clause} WHERE {where_clause} RETURNING {job_table}.*) "
+            f"SELECT {', '.join(columns)} FROM j {' '.join(joins)}"
+        )
+
+    def run(self, params: list) -> QuantumJob | None:
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            row = cursor.fetchone()
+        return None if row is None else load_row(connection, row, self.main, self.related)
+
+
+@cache
+def _claim_statement(alias: str) -> _Statement:
+    return _Statement(
+        alias,
+        "status = %s, attempts = attempts + 1, claimed_by = %s, lease_expires_at = %s, started_at = %s, "
+        "updated_at = %s",
+        "id = %s AND status = %s AND attempts < %s",
+        with_project=False,
+    )
+
+
+@cache
+def _complete_statement(alias: str) -> _Statement:
+    return _Statement(
+        alias,
+        "status = %s, completed_at = %s, lease_expires_at = NULL, updated_at = %s",
+        "id = %s AND status = %s AND attempts = %s",
+        with_project=True,
+    )
+
+
+def claim(*, job_id: str, worker: str, now: datetime, lease_until: datetime, max_attempts: int):
+    """QUEUED → RUNNING for ``worker``; the job (tenant loaded), None if not claimable, or
+    NotImplemented off PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return NotImplemented
+    return _claim_statement(connection.alias).run(
+        [JobStatus.RUNNING, worker, lease_until, now, now, job_id, JobStatus.QUEUED, max_attempts]
+    )
+
+
+def complete(*, job_id: str, attempt: int, now: datetime):
+    """RUNNING (this attempt) → COMPLETED; the job (tenant and project loaded), None if the attempt
+    lost the job, or NotImplemented off PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return NotImplemented
+    return _complete_statement(connection.alias).run(
+        [JobStatus.COMPLETED, now, now, job_id, JobStatus.RUNNING, attempt]
+    )

@@ -1,0 +1,65 @@
+"""Model instances from hand-written SQL, for the few statements on every job's path.
+
+Building a query through the ORM costs more CPU than PostgreSQL spends running it when the query
+joins a few tables and returns one row (perf/pipeline.py). The hot reads and claims write their SQL
+once per process from the models' metadata -- so fields added to a model are selected too -- and
+turn rows back into instances here, through the same database converters the ORM applies, with
+the related instances cached as ``select_related`` caches them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+class Shape:
+    """The concrete columns of ``model`` (less ``exclude``) under a table alias, and how to load them."""
+
+    def __init__(self, conn: BaseDatabaseWrapper, model: type[models.Model], alias: str, exclude: frozenset[str] = frozenset()):
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if f.attname not in exclude]
+        self.names = [f.attname for f in self.fields]
+        self.pk_index = [f.primary_key for f in self.fields].index(True)
+        quote = conn.ops.quote_name
+        self.columns = [f"{alias}.{quote(f.column)}" for f in self.fields]
+        self.converters = []
+        for index, field in enumerate(self.fields):
+            col = field.get_col(alias)
+            found = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
+            if found:
+                self.converters.append((index, found, col))
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def load(self, conn: BaseDatabaseWrapper, values: list[Any] | tuple[Any, ...]) -> models.Model | None:
+        """An instance from this shape's slice of a row; None for an outer join's missing row."""
+        if values[self.pk_index] is None:
+            return None
+        if self.converters:
+            values = list(values)
+            for index, converters, col in self.converters:
+                for converter in converters:
+                    values[index] = converter(values[index], col, conn)
+        return self.model.from_db(conn.alias, self.names, values)
+
+
+def load_row(conn: BaseDatabaseWrapper, row, main: Shape, related: list[tuple[Any, Shape]]) -> models.Model:
+    """The main instance from the row's first columns, each ``(relation, shape)`` after it, in order.
+
+    ``relation`` is the field (forward foreign key) or reverse one-to-one relation on the main
+    model, as ``Model._meta.get_field`` returns it; a missing reverse row caches None ("none"),
+    as ``select_related`` does.
+    """
+    offset = len(main)
+    instance = main.load(conn, row[:offset])
+    for relation, shape in related:
+        other = shape.load(conn, row[offset: offset + len(shape)])
+        offset += len(shape)
+        relation.set_cached_value(instance, other)
+        if other is not None and not relation.many_to_one:
+            relation.field.set_cached_value(other, instance)
+    return instance

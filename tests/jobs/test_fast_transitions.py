@@ -1,0 +1,68 @@
+"""PostgreSQL's one-statement claim and completion must behave like the ORM's UPDATE + SELECT."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from qcos.api.serializers import job_representation
+from qcos.jobs import fast_transitions, services
+from qcos.jobs.models import QuantumJob
+from qcos.tenancy.principal import Principal
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement path is PostgreSQL's"),
+]
+
+
+@pytest.fixture
+def queued(alice, monkeypatch):
+    monkeypatch.setattr("qcos.jobs.services._enqueue", lambda job_id, queue: None)
+    principal = Principal(user=alice.user, tenant=alice.tenant, roles=frozenset({"researcher"}))
+    from tests.factories import BELL_QASM3
+
+    return services.job_submit(
+        principal=principal, circuit=BELL_QASM3, backend="simulator", shots=64, tags={"a": "b"},
+        render=job_representation,
+    ).job
+
+
+def _fields(job):
+    return {f.attname: getattr(job, f.attname) for f in QuantumJob._meta.concrete_fields}
+
+
+def test_claim_returns_the_updated_row_with_its_tenant_in_one_statement(queued):
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        job = fast_transitions.claim(job_id=queued.id, worker="w:1", now=now, lease_until=now + timedelta(seconds=60),
+                                     max_attempts=3)
+        assert job.tenant.slug == "research-alpha"
+    assert len(queries) == 1
+    stored = QuantumJob.objects.get(pk=queued.id)
+    assert _fields(job) == _fields(stored)
+    assert (stored.status, stored.attempts, stored.claimed_by, stored.started_at) == ("RUNNING", 1, "w:1", now)
+    # A second delivery, or a job out of attempts, is not claimable and nothing changes.
+    assert fast_transitions.claim(job_id=queued.id, worker="w:2", now=now, lease_until=now, max_attempts=3) is None
+    QuantumJob.objects.filter(pk=queued.id).update(status="QUEUED")
+    assert fast_transitions.claim(job_id=queued.id, worker="w:2", now=now, lease_until=now, max_attempts=1) is None
+    assert QuantumJob.objects.get(pk=queued.id).claimed_by == "w:1"
+
+
+def test_complete_is_fenced_by_the_attempt_and_loads_tenant_and_project(queued):
+    now = timezone.now()
+    fast_transitions.claim(job_id=queued.id, worker="w:1", now=now, lease_until=now, max_attempts=3)
+    assert fast_transitions.complete(job_id=queued.id, attempt=2, now=now) is None
+    assert QuantumJob.objects.get(pk=queued.id).status == "RUNNING"
+    with CaptureQueriesContext(connection) as queries:
+        job = fast_transitions.complete(job_id=queued.id, attempt=1, now=now)
+        assert (job.tenant.slug, job.project.slug) == ("research-alpha", queued.project.slug)
+    assert len(queries) == 1
+    stored = QuantumJob.objects.get(pk=queued.id)
+    assert _fields(job) == _fields(stored)
+    assert (stored.status, stored.completed_at, stored.lease_expires_at) == ("COMPLETED", now, None)
+    assert fast_transitions.complete(job_id=queued.id, attempt=1, now=now) is None
