@@ -90,3 +90,14 @@ def _forget_registered_signing_keys():
     keys._registered.clear()
     yield
     keys._registered.clear()
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_price_sheets():
+    """Published price-sheet versions are cached per process; a flushed or rolled-back table must
+    not leave a test pricing with another test's version."""
+    from finops.sheets import sheets_forget
+
+    sheets_forget()
+    yield
+    sheets_forget()
