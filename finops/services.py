@@ -309,6 +309,12 @@ def budget_admit(
     except _SoftBlocked as blocked:
         if not allow_hold:
             raise _exceeded(blocked.window, amount) from None
+        # block outranks soft_block: a job that a block window (later in id order, so not reached
+        # yet) cannot take is refused now, not held for an approval that could never admit it.
+        hard_ids = [w.pk for w in windows if w.policy.on_exceeded == ExceededAction.BLOCK]
+        for window in BudgetWindow.objects.filter(pk__in=hard_ids).select_related("policy").order_by("id"):
+            if _remaining(window) < amount:
+                raise _exceeded(window, amount) from None
         admission.held_for_approval, admission.hold_reason = True, "soft_block"
         admission.messages.append(str(_exceeded(blocked.window, amount)))
         return _hold(admission)
