@@ -329,3 +329,132 @@ def test_no_overspend_with_concurrent_submitters(round_no, alice, priced, enqueu
     denied = AuditEntry.objects.filter(action="BUDGET_EXCEEDED")
     assert all(e.outcome == "DENIED" and e.resource_id == "" for e in denied)
     print(f"round {round_no}: {submitters} submitters, k={k}, binding={binding}, spent={spent}, {elapsed:.2f}s")
+
+
+# --- settlement and release keep the invariant --------------------------------------------------------
+
+
+def _outcome():
+    from workers.providers.base import ExecutionOutcome
+
+    return ExecutionOutcome(counts={"1": 1}, execution_ms=1.0, execution_ms_source="test",
+                            backend_version="test", metadata={})
+
+
+def _claim(job_id: str) -> int:
+    from qcos.jobs import services
+
+    job = services.job_claim(job_id=job_id, worker="test-worker")
+    assert job is not None
+    return job.attempts
+
+
+def _fill(principal, *, project: str = "quantum-ml") -> int:
+    """Submit one job at a time until the budget refuses; how many were admitted."""
+    from qcos.errors import BudgetExceeded
+
+    admitted = 0
+    while True:
+        try:
+            submit(principal, project=project)
+        except BudgetExceeded:
+            return admitted
+        admitted += 1
+        assert admitted < 1000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settle_release_and_submit_mix_keeps_the_invariant(alice, priced, enqueued):
+    """Completions (settle), failures, cancellations and new submits, all at once, on a full budget:
+    never overspent, each window equal to its charges, and nothing leaks: afterwards the budget
+    admits exactly the jobs its remaining room pays for."""
+    from finops.models import BudgetWindow, Charge, ChargeStatus
+    from qcos.jobs import services
+    from qcos.jobs.models import QuantumJob
+    from qcos.jobs.states import JobStatus
+    from qcos.tenancy.models import Project
+
+    require_postgres()
+    capacity = 30
+    project = Project.objects.get(tenant=alice.tenant, slug="quantum-ml")
+    policy(alice.tenant, monthly_limit_usd=capacity * COST, daily_limit_usd=1000)
+    policy(alice.tenant, project, daily_limit_usd=capacity * COST)
+    principal = principal_of(alice)
+    assert _fill(principal) == capacity
+    jobs = list(QuantumJob.objects.order_by("submitted_at", "id").values_list("id", flat=True))
+    completing, failing, cancelling = jobs[:8], jobs[8:16], jobs[16:24]
+    attempts = {job_id: _claim(job_id) for job_id in completing + failing}
+
+    def complete(job_id):
+        return lambda: services.job_complete(job_id=job_id, attempt=attempts[job_id], worker="test-worker",
+                                             outcome=_outcome()) and None
+
+    def fail(job_id):
+        return lambda: services.job_fail(job_id=job_id, attempt=attempts[job_id], code="BACKEND_ERROR",
+                                         message="test", transient=False) and None
+
+    def cancel(job_id):
+        return lambda: services.job_cancel(principal=principal, job=QuantumJob.objects.get(pk=job_id)) and None
+
+    tasks = ([complete(j) for j in completing] + [fail(j) for j in failing] + [cancel(j) for j in cancelling]
+             + [lambda: submit(principal).id] * 24)
+    random.Random(7).shuffle(tasks)
+    outcomes = run_together(tasks)
+
+    assert not outcomes.errors, outcomes.errors[:5]
+    assert_never_overspent()
+    statuses = dict(QuantumJob.objects.values_list("id", "status"))
+    charges = {c.resource_id: c for c in Charge.objects.all()}
+    for job_id in completing:
+        assert statuses[job_id] == JobStatus.COMPLETED and charges[job_id].status == ChargeStatus.SETTLED
+        assert charges[job_id].settled_micros == COST_MICROS  # storage is what a local job costs
+    for job_id in failing:
+        assert statuses[job_id] == JobStatus.FAILED and charges[job_id].status == ChargeStatus.RELEASED
+    for job_id in cancelling:
+        assert statuses[job_id] == JobStatus.CANCELLED and charges[job_id].status == ChargeStatus.RELEASED
+    new, released = len(outcomes.admitted), len(failing) + len(cancelling)
+    assert new <= released  # room came back only from failures and cancellations
+    for w in BudgetWindow.objects.all():
+        assert w.spent_micros == len(completing) * COST_MICROS  # spent reflects the settled costs
+    # Nothing leaked: the room left pays for exactly the released jobs not yet taken again.
+    assert _fill(principal) == released - new
+    for w in BudgetWindow.objects.filter(hard=True).exclude(limit_micros=1000 * 1_000_000):
+        assert w.spent_micros + w.reserved_micros == w.limit_micros
+    assert_never_overspent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_settle_and_release_of_one_charge_exactly_one_wins(alice, priced, enqueued):
+    """A completion and a cancellation/failure racing on the same reservation: one of them takes
+    it, the windows move once."""
+    from finops import services as finops
+    from finops.models import BudgetWindow, Charge, ChargeStatus
+
+    require_postgres()
+    policy(alice.tenant, monthly_limit_usd=100, daily_limit_usd=100)
+    principal = principal_of(alice)
+    job_ids = [submit(principal).id for _ in range(15)]
+
+    def settle(job_id):
+        def run():
+            with transaction.atomic():
+                finops.charge_settle(resource_type="quantum_job", resource_id=job_id)
+        return run
+
+    def release(job_id):
+        def run():
+            with transaction.atomic():
+                finops.charge_release(resource_type="quantum_job", resource_id=job_id)
+        return run
+
+    tasks = [f(j) for j in job_ids for f in (settle, release, settle, release)]
+    random.Random(11).shuffle(tasks)
+    outcomes = run_together(tasks)
+    assert not outcomes.errors, outcomes.errors[:5]
+    charges = list(Charge.objects.all())
+    settled = [c for c in charges if c.status == ChargeStatus.SETTLED]
+    assert len(settled) + sum(c.status == ChargeStatus.RELEASED for c in charges) == 15
+    for w in BudgetWindow.objects.all():
+        assert w.reserved_micros == 0
+        assert w.spent_micros == len(settled) * COST_MICROS
+    assert_never_overspent()
