@@ -348,7 +348,9 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
     now = timezone.now()
     with transaction.atomic():
         # PostgreSQL: the conditional UPDATE returns the job, tenant and project in one statement.
-        from . import fast_transitions
+        from django.db import connection
+
+        from . import fast_transitions, rowload
 
         job = fast_transitions.complete(job_id=job_id, attempt=attempt, now=now)
         if job is NotImplemented:
@@ -363,8 +365,8 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
             "attempt": attempt, "execution_us": round(outcome.execution_ms * 1000),
             "backend_version": outcome.backend_version,
         })
-        result = JobResult.objects.create(
-            job_id=job_id,
+        result = JobResult(
+            job=job,
             attempt=attempt,
             counts=outcome.counts,
             execution_ms=outcome.execution_ms,
@@ -373,6 +375,9 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
             worker=worker,
             metadata=outcome.metadata,
         )
+        # A plain INSERT prepared once per process (the one-to-one key still refuses a second result).
+        rowload.insert_row(connection, result, ("job_id", "attempt", "counts", "execution_ms", "execution_ms_source",
+                                                "backend_version", "worker", "metadata", "created_at"))
         evidence_record(job=job, result=result, calibration=outcome.calibration)
         _settle_job(job, outcome)
         if _config()["SEQUENCE_INLINE"]:
