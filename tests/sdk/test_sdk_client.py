@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -116,7 +117,7 @@ def test_execute_waits_for_completion_and_returns_counts(fake_api, sdk_api_key):
     assert (body["shots"], body["backend"]) == (1000, "simulator")
     # nested, None-safe views
     job = c.get_job(result.job_id)
-    assert job.cost_breakdown.compute == "0.0100"
+    assert job.cost_breakdown.compute == Decimal("0.0100")
     assert job.timings.submitted_at == "2025-01-01T00:00:00Z"
 
 

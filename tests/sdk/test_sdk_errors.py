@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qcos_sdk import (
+    BudgetExceededError,
     AuthenticationError,
     ConflictError,
     InvalidCircuitError,
@@ -35,9 +36,12 @@ def envelope(code: str, **details):
         (400, "VALIDATION_ERROR", ValidationError),
         (409, "IDEMPOTENCY_CONFLICT", ConflictError),
         (409, "JOB_NOT_CANCELLABLE", ConflictError),
+        (402, "BUDGET_EXCEEDED", BudgetExceededError),
+        (403, "SELF_APPROVAL_FORBIDDEN", PermissionDeniedError),
+        (409, "APPROVAL_CONFLICT", ConflictError),
         # codes this SDK does not know yet fall back to the HTTP status
         (401, "KEY_REVOKED", AuthenticationError),
-        (403, "BUDGET_EXCEEDED", PermissionDeniedError),
+        (403, "QUOTA_GONE", PermissionDeniedError),
         (404, "GONE_AWAY", NotFoundError),
         (409, "NEW_CONFLICT", ConflictError),
         (422, "NEW_INVALID", ValidationError),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from qcos_sdk import Job
@@ -16,8 +18,8 @@ def make(**overrides):
 def test_nested_cost_breakdown_and_timings():
     job = make(cost_breakdown={"queue": "0.1", "compute": "0.2", "storage": "0.3"},
                timings={"queue_ms": 1.5})
-    assert job.cost_breakdown.compute == "0.2"
-    assert job.cost_breakdown["storage"] == "0.3"
+    assert job.cost_breakdown.compute == Decimal("0.2")  # money as Decimal, never float
+    assert job.cost_breakdown["storage"] == "0.3"  # item access gives the JSON as sent
     assert job.timings.queue_ms == 1.5
     assert job.timings.total_ms is None  # documented but absent
 
