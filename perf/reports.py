@@ -187,7 +187,7 @@ def main() -> None:
         describe(f"FIGURE: {total_jobs:,} charges → tenant × project × backend CSV (all tenants)", times)
 
         tenant = Tenant.objects.get(slug="tenant-00")
-        user = get_user_model().objects.create(username="perf@reports.example")
+        user, _ = get_user_model().objects.get_or_create(username="perf@reports.example")
 
         def service_path():
             report = ChargebackReport.objects.create(
