@@ -211,3 +211,11 @@ def test_an_auditor_of_another_tenant_is_just_another_actor(db):
     # Sanity for the API tests: _actor makes members with any role.
     auditor = _actor("research-alpha", "aude@alpha.example", "auditor")
     assert auditor.tenant.slug == "research-alpha"
+
+
+def test_tag_keys_with_dots_and_dashes(alice):
+    charge(alice, micros=1_000_000, settled_at=at(3), tags={"cost-center.v2": "cc-7", "cost-center": "other"})
+    charge(alice, micros=2_000_000, settled_at=at(4), tags={"cost-center.v2": "cc-7"})
+    charge(alice, micros=4_000_000, settled_at=at(5), tags={"cost-center": {"v2": "nested, not the key"}})
+    rows = reports.aggregate(tenant_ids=[alice.tenant.pk], group_by=["tag:cost-center.v2"], **JAN)
+    assert [(r.keys["tag:cost-center.v2"], r.micros) for r in rows] == [(None, 4_000_000), ("cc-7", 3_000_000)]
