@@ -14,7 +14,7 @@ from qcos.jobs.models import QuantumJob
 from qcos.tenancy.roles import Capability
 
 from .filters import JobFilter
-from .serializers import JobOutput, JobSubmitInput, job_representation
+from .serializers import JobOutput, JobSubmitInput, job_representation, submit_input_fast
 
 ERRORS = {
     400: OpenApiResponse(description="INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS, CIRCUIT_TOO_LARGE, "
@@ -55,9 +55,11 @@ class JobListCreateView(generics.GenericAPIView):
     )
     def post(self, request: Request) -> Response:
         principal = request.auth
-        data = JobSubmitInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        body = data.validated_data
+        body = submit_input_fast(request.data)
+        if body is None:  # anything not plainly well-formed: DRF's serializer decides (and explains)
+            data = JobSubmitInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            body = data.validated_data
         ledger = body.get("ledger", {})
         key = request.headers.get("Idempotency-Key")
         submission = services.job_submit(
