@@ -25,7 +25,7 @@ from qcos.tenancy.roles import ROLE_CAPABILITIES, Capability
 
 from . import reports
 from .models import ChargebackReport, CostDashboard, usd
-from .report_services import report_filename
+from .report_selectors import report_filename
 
 COST_ROLES = sorted(role for role, caps in ROLE_CAPABILITIES.items() if Capability.VIEW_COSTS in caps)
 DEFAULT_DAYS = 30

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from qcos.errors import Conflict
 from qcos.tenancy.roles import Capability
 
-from . import report_services, reports
+from . import report_selectors, report_services, reports
 from .models import ChargebackReport, ReportStatus
 
 ERRORS = {
@@ -77,7 +77,7 @@ class ReportCreateView(APIView):
             end_date=params["end_date"], group_by=params.get("group_by"), format=params["format"],
         )
         # In the embedded default the build already ran (eager Celery, after commit): say so.
-        report = report_services.report_get(principal=request.auth, report_id=report.id)
+        report = report_selectors.report_get(principal=request.auth, report_id=report.id)
         response = Response(report_representation(report), status=202)
         response["Location"] = f"/api/v2.1/reports/{report.id}"
         return response
@@ -86,7 +86,7 @@ class ReportCreateView(APIView):
 class ReportDetailView(APIView):
     @extend_schema(summary="A report's status, row count and download link", responses={200: dict, **ERRORS})
     def get(self, request: Request, report_id: str) -> Response:
-        report = report_services.report_get(principal=request.auth, report_id=report_id)
+        report = report_selectors.report_get(principal=request.auth, report_id=report_id)
         return Response(report_representation(report))
 
 
@@ -98,7 +98,7 @@ class ReportDownloadView(APIView):
                    **ERRORS},
     )
     def get(self, request: Request, report_id: str) -> HttpResponse:
-        report = report_services.report_get(principal=request.auth, report_id=report_id, with_content=True)
+        report = report_selectors.report_get(principal=request.auth, report_id=report_id, with_content=True)
         if report.status == ReportStatus.FAILED:
             raise Conflict(f"report {report_id} failed: {report.error}", code="REPORT_FAILED",
                            details={"report_id": report_id, "status": report.status})
@@ -106,6 +106,6 @@ class ReportDownloadView(APIView):
             raise Conflict(f"report {report_id} is {report.status}; try again shortly", code="REPORT_NOT_READY",
                            details={"report_id": report_id, "status": report.status})
         response = HttpResponse(bytes(report.content), content_type=reports.CONTENT_TYPES[report.format])
-        response["Content-Disposition"] = f'attachment; filename="{report_services.report_filename(report)}"'
+        response["Content-Disposition"] = f'attachment; filename="{report_selectors.report_filename(report)}"'
         response["X-Content-SHA256"] = report.content_sha256
         return response

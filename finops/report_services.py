@@ -1,4 +1,4 @@
-"""Chargeback report writes and reads: request, build (in a Celery task), recover.
+"""Chargeback report writes: request, build (in a Celery task), recover (reads: ``report_selectors``).
 
 * ``report_generate`` validates, stores a PENDING report and its audit entry in one transaction,
   and enqueues the build after commit (in the embedded default, eager Celery builds it right there).
@@ -20,11 +20,10 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ledger.audit import Outcome, audit_append, system_principal, user_principal
-from qcos.errors import NotFound
 from qcos.tenancy.principal import Principal
 from qcos.tenancy.roles import Capability
 
@@ -45,31 +44,6 @@ REQUEUE_AFTER_S = 120
 
 def _now():
     return timezone.now()
-
-
-# --- reads ---------------------------------------------------------------------------------------
-
-
-def reports_for(*, principal: Principal) -> QuerySet[ChargebackReport]:
-    """The one place tenant scoping happens for reports."""
-    principal.require(Capability.VIEW_COSTS)
-    return ChargebackReport.objects.filter(tenant=principal.tenant).defer("content")
-
-
-def report_get(*, principal: Principal, report_id: str, with_content: bool = False) -> ChargebackReport:
-    """A report of the caller's tenant; another tenant's is NOT_FOUND, exactly like a missing one."""
-    queryset = reports_for(principal=principal)
-    if with_content:
-        queryset = queryset.defer(None)
-    report = queryset.select_related("tenant").filter(pk=report_id).first()
-    if report is None:
-        raise NotFound(f"report {report_id} not found", details={"report_id": report_id})
-    return report
-
-
-def report_filename(report: ChargebackReport) -> str:
-    return (f"{report.tenant.slug}-{report.report_type}-{report.start_date:%Y%m%d}-{report.end_date:%Y%m%d}"
-            f".{reports.EXTENSIONS[report.format]}")
 
 
 # --- writes --------------------------------------------------------------------------------------
