@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ._version import __version__
 from .bench_cli import register_bench
+from .finops_cli import register_finops
 from .client import QCOSClient
 from .errors import QCOSError, QCOSTimeoutError
 from .ledger import BundleFormatError, EvidenceBundle, KeyRing, KeyRingError, RegistryCheck, VerificationReport
@@ -559,6 +560,7 @@ def register_ledger(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 COMMAND_GROUPS: list[Register] = [register_execute, register_jobs, register_ledger]
 COMMAND_GROUPS.append(register_bench)
+COMMAND_GROUPS.append(register_finops)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -225,6 +225,11 @@ class QCOSClient:
             body["project"] = project
         return BudgetCheck(self._request("POST", "/budget/check", json=body, retry=True))
 
+    def budget_status(self) -> dict[str, Any]:
+        """The tenant's budget policies with this day's and month's limit, spent, reserved and
+        remaining (decimal strings)."""
+        return self._request("GET", "/budgets")
+
     def list_approvals(self) -> list[Job]:
         """Jobs of the tenant waiting for a decision (approvers and admins)."""
         return [Job(item) for item in self._request("GET", "/approvals")["results"]]
