@@ -200,6 +200,10 @@ def cpu_snapshot(stack: Stack, db_name: str = "") -> dict[str, float]:
     return totals
 
 
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def machine_busy(seconds: float = 1.0) -> float:
     """Cores busy on the whole machine over ``seconds`` (to warn about a noisy neighbour)."""
     def busy() -> float:
@@ -646,7 +650,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="procs: N celery workers with --concurrency 1; pool: one worker with --concurrency N")
     p.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork",
                    help="celery pool (solo forces --worker-layout procs)")
-    p.add_argument("--gunicorn-workers", type=int, default=2)
+    p.add_argument("--gunicorn-workers", type=int, default=4, help="as in the Docker image")
     p.add_argument("--gunicorn-threads", type=int, default=1, help=">1 selects the gthread worker class")
     p.add_argument("--worker-omp-threads", type=int, default=0,
                    help="OMP_NUM_THREADS for the celery workers (0: leave unset, as deployed; qiskit-aer then "
@@ -665,7 +669,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--root", type=Path, default=None,
                    help="project tree to run (default: the one holding this script); for comparing a "
                         "patched copy. The venv stays this repository's.")
-    p.add_argument("--db-name", default="qcos_perf")
+    p.add_argument("--db-name", default="qcos_perf_pipeline")
     p.add_argument("--pg-host", default="127.0.0.1")
     p.add_argument("--pg-port", type=int, default=5432)
     p.add_argument("--pg-user", default="postgres")
@@ -712,7 +716,7 @@ def main(argv=None) -> int:
           f"OMP_NUM_THREADS(workers)={args.worker_omp_threads or 'unset'}; LOG_LEVEL={args.log_level}; {os.cpu_count()} CPUs; logs in {workdir}")
     try:
         idle = machine_busy(1.0)
-        print(f"machine busy before start: {idle:.2f} cores" + ("   WARNING: something else is using the CPU; "
+        print(f"machine busy before start: {idle:.2f} cores; load average {_loadavg()}" + ("   WARNING: something else is using the CPU; "
               "figures will be pessimistic" if idle > 0.15 else ""), flush=True)
         wait_quiet(args, "the bare Aer loop")
         print("bare qiskit-aer loop ...", flush=True)
@@ -818,6 +822,7 @@ def main(argv=None) -> int:
             print(f"    CPU-bound estimate with the machine to itself: ≤ {tp.get('capacity', 0):.0f} jobs/s; "
                   f"other processes used {other:.2f} cores during the window"
                   + ("  (NOISY: figure is pessimistic)" if other > 0.15 else ""))
+        print(f"    load average at the end: {_loadavg()}")
         print(f"    config: gunicorn -w {args.gunicorn_workers} (threads {args.gunicorn_threads}); {layout}; "
               f"worker OMP_NUM_THREADS={args.worker_omp_threads or 'unset'}; {args.tp_mode} loop, clients wait via {args.tp_detect} (poll {args.tp_poll})")
         print("=" * 100)
