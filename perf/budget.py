@@ -2,7 +2,7 @@
 """Budgets that never overspend, under load (issue 4, FinOps), on PostgreSQL.
 
     .venv/bin/python perf/budget.py [--rounds 100] [--submitters 200] [--figure-processes 32]
-                                    [--figure-attempts 12000] [--repeat 3] [--keep-db]
+                                    [--figure-attempts 6400] [--repeat 3] [--keep-db]
 
 It creates (and drops) its own database ``qcos_perf_budget`` on 127.0.0.1:5432 (migrated), publishes a
 local-simulator price-sheet version that makes every job cost $0.012345 (evidence storage), and runs:
@@ -363,8 +363,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100, help="stress rounds (0: skip the stress phase)")
     parser.add_argument("--submitters", type=int, default=200, help="threads per stress round (capped by connections)")
     parser.add_argument("--figure-processes", type=int, default=32)
-    parser.add_argument("--figure-attempts", type=int, default=12_000, help="reservations attempted per figure run")
-    parser.add_argument("--figure-admit", type=int, default=11_000, help="reservations the figure's budget admits")
+    parser.add_argument("--figure-attempts", type=int, default=6_400, help="reservations attempted per figure run")
+    parser.add_argument("--figure-admit", type=int, default=6_000, help="reservations the figure's budget admits")
     parser.add_argument("--repeat", type=int, default=3, help="figure runs")
     parser.add_argument("--keep-db", action="store_true", help=f"keep {DB} afterwards")
     args = parser.parse_args()
