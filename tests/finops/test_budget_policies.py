@@ -24,7 +24,7 @@ from tests.finops.test_budget_concurrency import (
     policy,
     principal_of,
     priced,  # noqa: F401 - fixture
-    require_postgres,
+    postgres_only,  # noqa: F401 - fixture
     run_together,
     submit,
 )
@@ -344,11 +344,10 @@ def test_warning_threshold_announced_once_by_email_and_webhook(alice, mailoutbox
 
 
 @pytest.mark.django_db(transaction=True)
-def test_warning_announced_exactly_once_under_concurrency(alice, mailoutbox):
+def test_warning_announced_exactly_once_under_concurrency(postgres_only, alice, mailoutbox):
     """Many submitters cross the threshold together: one BUDGET_WARNING, one e-mail."""
     from finops.models import BudgetWindow
 
-    require_postgres()
     policy(alice.tenant, monthly_limit_usd=100 * COST, daily_limit_usd=40 * COST, warning_threshold_percent=25,
            warning_notify=["finance@alpha.example"])
     principal = principal_of(alice)
