@@ -150,23 +150,39 @@ def _limits(policy: BudgetPolicy) -> dict[str, Decimal]:
 
 
 def windows_open(policies: Iterable[BudgetPolicy], moment: datetime) -> list[BudgetWindow]:
-    """The current day and month windows of ``policies``, created on first use (one INSERT that
-    ignores rows another transaction created first), in primary-key order: reservations lock them
-    in that order, so two submitters can never deadlock."""
+    """The current day and month windows of ``policies`` in primary-key order (the order
+    reservations lock them in, so two submitters can never deadlock), each with its ``policy``.
+
+    One SELECT in the common case; a window's first use in a period also INSERTs it (ignoring a
+    row another transaction created first) and reads again.
+    """
     periods = window_periods(moment)
-    wanted = [
-        BudgetWindow(policy=policy, kind=kind, period_start=periods[kind], limit_micros=micros(limit),
-                     hard=policy.on_exceeded == ExceededAction.BLOCK)
-        for policy in policies
+    by_policy = {policy.pk: policy for policy in policies}
+    wanted = {
+        (policy.pk, kind, periods[kind]): micros(limit)
+        for policy in by_policy.values()
         for kind, limit in _limits(policy).items()
-    ]
+    }
     if not wanted:
         return []
-    BudgetWindow.objects.bulk_create(wanted, ignore_conflicts=True)
-    keys = Q()
-    for w in wanted:
-        keys |= Q(policy_id=w.policy_id, kind=w.kind, period_start=w.period_start)
-    return list(BudgetWindow.objects.filter(keys).select_related("policy").order_by("id"))
+
+    def select() -> list[BudgetWindow]:
+        rows = BudgetWindow.objects.filter(policy_id__in=list(by_policy), period_start__in=set(periods.values()))
+        return [w for w in rows if (w.policy_id, w.kind, w.period_start) in wanted]
+
+    found = select()
+    if len(found) < len(wanted):
+        have = {(w.policy_id, w.kind, w.period_start) for w in found}
+        BudgetWindow.objects.bulk_create(
+            [BudgetWindow(policy_id=policy_id, kind=kind, period_start=start, limit_micros=limit,
+                          hard=by_policy[policy_id].on_exceeded == ExceededAction.BLOCK)
+             for (policy_id, kind, start), limit in wanted.items() if (policy_id, kind, start) not in have],
+            ignore_conflicts=True,
+        )
+        found = select()
+    for window in found:
+        window.policy = by_policy[window.policy_id]
+    return sorted(found, key=lambda w: w.pk)
 
 
 @dataclass
@@ -209,40 +225,79 @@ _RESERVE_SQL = (
     "RETURNING spent_micros, reserved_micros, limit_micros, warned"
 )
 _CONDITION = " AND spent_micros + reserved_micros + %s <= limit_micros"
+# PostgreSQL: lock every window in id order with one statement, then reserve in all of them with a
+# second (a new statement in READ COMMITTED sees what committed while it waited for the locks).
+_LOCK_SQL_PG = "SELECT id FROM finops_budgetwindow WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+_RESERVE_SQL_PG = (
+    "UPDATE finops_budgetwindow SET reserved_micros = reserved_micros + %s "
+    "WHERE id = ANY(%s) AND (NOT (id = ANY(%s)) OR spent_micros + reserved_micros + %s <= limit_micros) "
+    "RETURNING id, spent_micros, reserved_micros, limit_micros, warned"
+)
+
+
+def _is_conditional(window: BudgetWindow, override: bool) -> bool:
+    action = window.policy.on_exceeded
+    return action == ExceededAction.BLOCK or (action == ExceededAction.SOFT_BLOCK and not override)
 
 
 def _reserve_windows(windows: list[BudgetWindow], amount: int, *, override: bool) -> tuple[list[int], list[BudgetWindow]]:
-    """Add ``amount`` to the reservations of ``windows`` (in id order, so concurrent submitters
-    lock rows in the same order and cannot deadlock).
+    """Add ``amount`` to the reservations of ``windows`` (locked in id order, so concurrent
+    submitters cannot deadlock).
 
-    Windows of ``block`` policies take a conditional UPDATE, re-checked by PostgreSQL on the
-    locked row: if one refuses, BudgetExceeded propagates and the caller's transaction rolls back
-    the others. ``soft_block`` windows refuse too unless ``override`` (an approver let the job
-    through). ``notify`` windows always take the amount. Each window's fresh totals come back
-    with RETURNING (on PostgreSQL and SQLite >= 3.35), so no extra read is needed. Returns the ids
-    reserved in and the windows now past their limit.
+    Windows of ``block`` policies take the amount only while ``spent + reserved + amount <=
+    limit``, evaluated on the locked row: if one refuses, BudgetExceeded propagates and the
+    caller's transaction rolls back the others. ``soft_block`` windows refuse too unless
+    ``override`` (an approver let the job through). ``notify`` windows always take the amount.
+    Fresh totals come back with RETURNING, so no extra read is needed. On PostgreSQL this is two
+    statements whatever the number of windows (lock, then reserve); elsewhere one per window.
+    Returns the ids reserved in and the windows now past their limit.
     """
+    if not windows:
+        return [], []
+    if connection.vendor == "postgresql":
+        return _reserve_windows_pg(windows, amount, override=override)
     over: list[BudgetWindow] = []
     with connection.cursor() as cursor:
         for window in windows:
-            policy = window.policy
-            conditional = policy.on_exceeded == ExceededAction.BLOCK or (
-                policy.on_exceeded == ExceededAction.SOFT_BLOCK and not override
-            )
-            if conditional:
+            if _is_conditional(window, override):
                 cursor.execute(_RESERVE_SQL.format(condition=_CONDITION), [amount, window.pk, amount])
             else:
                 cursor.execute(_RESERVE_SQL.format(condition=""), [amount, window.pk])
             row = cursor.fetchone()
             if row is None:
-                window.refresh_from_db()
-                if policy.on_exceeded == ExceededAction.SOFT_BLOCK:
-                    raise _SoftBlocked(window)
-                raise _exceeded(window, amount)
+                _refuse([window], amount)
             window.spent_micros, window.reserved_micros, window.limit_micros, window.warned = row
             if _remaining(window) < 0:
                 over.append(window)
     return [w.pk for w in windows], over
+
+
+def _reserve_windows_pg(windows: list[BudgetWindow], amount: int, *, override: bool):
+    ids = [w.pk for w in windows]
+    conditional = [w.pk for w in windows if _is_conditional(w, override)]
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL_PG, [ids])
+        cursor.execute(_RESERVE_SQL_PG, [amount, ids, conditional, amount])
+        rows = {row[0]: row[1:] for row in cursor.fetchall()}
+    if len(rows) < len(windows):
+        _refuse([w for w in windows if w.pk not in rows], amount)
+    over = []
+    for window in windows:
+        window.spent_micros, window.reserved_micros, window.limit_micros, window.warned = rows[window.pk]
+        if _remaining(window) < 0:
+            over.append(window)
+    return ids, over
+
+
+def _refuse(refused: list[BudgetWindow], amount: int):
+    """Raise for the windows that would not take ``amount``: block outranks soft_block (a job a
+    block window cannot take is refused, not held for an approval that could never admit it)."""
+    for window in refused:
+        window.refresh_from_db(fields=["spent_micros", "reserved_micros", "limit_micros"])
+    for window in refused:
+        if window.policy.on_exceeded != ExceededAction.SOFT_BLOCK:
+            raise _exceeded(window, amount)
+    raise _SoftBlocked(refused[0])
 
 
 class _SoftBlocked(Exception):
@@ -303,10 +358,15 @@ def budget_admit(
             )
         return _hold(admission)
     windows = windows_open(policies, timezone.now())
+    charge.windows = [w.pk for w in windows]
     try:
         with transaction.atomic() if _any_soft(windows) else _nullcontext():
-            charge.windows, over = _reserve_windows(windows, amount, override=False)
+            # Insert before reserving: the window rows stay locked from the reservation until the
+            # caller commits, so nothing else should run in between.
+            charge.save(force_insert=True)
+            _, over = _reserve_windows(windows, amount, override=False)
     except _SoftBlocked as blocked:
+        charge.pk, charge._state.adding = None, True  # its insert was rolled back with the savepoint
         if not allow_hold:
             raise _exceeded(blocked.window, amount) from None
         # block outranks soft_block: a job that a block window (later in id order, so not reached
@@ -320,9 +380,9 @@ def budget_admit(
         return _hold(admission)
     if over:
         charge.over_limit = True
+        Charge.objects.filter(pk=charge.pk).update(over_limit=True)
         for window in over:
             admission.messages.append(str(_exceeded(window, amount)))
-    charge.save(force_insert=True)
     _notify_thresholds(windows, over, tenant=tenant, resource_id=resource_id, amount=amount)
     return admission
 
