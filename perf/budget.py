@@ -26,7 +26,10 @@ local-simulator price-sheet version that makes every job cost $0.012345 (evidenc
     The budget (tenant and project policies, day and month windows: four rows every reservation
     locks) admits ``--figure-admit`` of the ``--figure-attempts`` reservations, so the last ones are
     refused. Printed: admitted reservations/s over the wall time from the barrier to the last
-    process's end, attempts/s, and the lock waits PostgreSQL saw; then zero overspend is asserted
+    process's end, attempts/s, deadlocks, the CPU each attempt cost in the submitter and in its
+    PostgreSQL backend (so the ceiling two idle cores would allow), and where the sessions were
+    (pg_stat_activity sampled every 50 ms: lock waits, waiting for the client, running, with the
+    statement); then zero overspend is asserted
     (``spent + reserved <= limit`` in every window, reserved == HELD charges, admitted ==
     ⌊limit / cost⌋ exactly). Repeated ``--repeat`` times with the load average.
 
@@ -277,6 +280,10 @@ def _reserver(index: int, attempts: int, ids: dict, barrier, queue) -> None:
         project = Project.objects.get(pk=ids["project"])
         priced = ids["estimate"]
         admitted = refused = 0
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        cpu0, pg0 = time.process_time(), _backend_cpu(backend)
         barrier.wait(120)
         t0 = time.monotonic()
         for i in range(attempts):
@@ -289,11 +296,53 @@ def _reserver(index: int, attempts: int, ids: dict, barrier, queue) -> None:
                 admitted += 1
             except BudgetExceeded:
                 refused += 1
-        queue.put((index, admitted, refused, t0, time.monotonic(), None))
+        t1 = time.monotonic()
+        cpu = (time.process_time() - cpu0, _backend_cpu(backend) - pg0)
+        queue.put((index, admitted, refused, t0, t1, None, cpu))
     except Exception as exc:  # noqa: BLE001
-        queue.put((index, 0, 0, 0.0, 0.0, f"{type(exc).__name__}: {exc}"))
+        queue.put((index, 0, 0, 0.0, 0.0, f"{type(exc).__name__}: {exc}", (0.0, 0.0)))
     finally:
         connection.close()
+
+
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a PostgreSQL backend has used (same machine: /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class WaitSampler(threading.Thread):
+    """Samples pg_stat_activity of the figure's database every 50 ms: what the submitters' sessions
+    are doing (waiting for a lock, for their client, running) and in which statement."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples: Counter[str] = Counter()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            with connection.cursor() as cursor:
+                while not self.stop.is_set():
+                    cursor.execute(
+                        "SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, 'running') || ' ' "
+                        "|| state || ' | ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 48) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'", [DB])
+                    self.samples.update(row[0] for row in cursor.fetchall())
+                    time.sleep(0.05)
+        finally:
+            connection.close()
+
+    def report(self, top: int = 6) -> None:
+        total = sum(self.samples.values()) or 1
+        print("    where the submitters' sessions were (pg_stat_activity samples):")
+        for what, count in self.samples.most_common(top):
+            print(f"      {100 * count / total:5.1f}%  {what}")
 
 
 def lock_stats() -> dict[str, int]:
@@ -328,10 +377,14 @@ def figure(run: int, processes: int, attempts: int, admit: int) -> tuple[float, 
     procs = [ctx.Process(target=_reserver, args=(i, per_process, ids, barrier, queue)) for i in range(processes)]
     for proc in procs:
         proc.start()
+    sampler = WaitSampler()
+    sampler.start()
     barrier.wait(120)
     wall0 = time.monotonic()
     results = [queue.get(timeout=900) for _ in procs]
     wall = time.monotonic() - wall0
+    sampler.stop.set()
+    sampler.join(10)
     for proc in procs:
         proc.join(30)
     errors = [r[5] for r in results if r[5]]
@@ -342,6 +395,12 @@ def figure(run: int, processes: int, attempts: int, admit: int) -> tuple[float, 
     print(f"run {run}: {processes} processes, {admitted:,} admitted + {refused:,} refused of {per_process * processes:,} "
           f"in {wall:.2f}s -> {rate:,.0f} reservations/s ({(admitted + refused) / wall:,.0f} attempts/s); "
           f"deadlocks {after['deadlocks'] - before['deadlocks']}; load average {load()}", flush=True)
+    attempts_done = max(1, admitted + refused)
+    python_cpu = sum(r[6][0] for r in results) / attempts_done * 1000
+    postgres_cpu = sum(r[6][1] for r in results) / attempts_done * 1000
+    print(f"    CPU per attempt: {python_cpu:.2f} ms in the submitter (Python) + {postgres_cpu:.2f} ms in its "
+          f"PostgreSQL backend -> {2000 / (python_cpu + postgres_cpu):,.0f}/s is the ceiling of 2 idle cores", flush=True)
+    sampler.report()
     problems = list(errors[:5])
     expected = min(per_process * processes, admit)
     if admitted != expected:
