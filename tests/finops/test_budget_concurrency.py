@@ -480,3 +480,30 @@ def test_concurrent_settle_and_release_of_one_charge_exactly_one_wins(postgres_o
         assert w.reserved_micros == 0
         assert w.spent_micros == len(settled) * COST_MICROS
     assert_never_overspent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_http_submits_answer_202_or_402_never_500(postgres_only, alice, priced, enqueued):
+    """The same race through the API: each thread its own APIClient (and connection); exactly k
+    answers 202, the rest 402 BUDGET_EXCEEDED, nothing else."""
+    from rest_framework.test import APIClient
+
+    from tests.factories import job_body
+
+    k, submitters = 7, min(24, submitter_count())
+    policy(alice.tenant, monthly_limit_usd=k * COST)
+
+    def post():
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=alice.key)
+        response = client.post("/api/v2.1/jobs", job_body(TINY, shots=1), format="json")
+        if response.status_code == 402:
+            assert response.json()["error"]["code"] == "BUDGET_EXCEEDED", response.json()
+            return None
+        assert response.status_code == 202, (response.status_code, response.content[:300])
+        return response.json()["job_id"]
+
+    outcomes = run_together([post] * submitters)
+    assert not outcomes.errors, outcomes.errors[:5]
+    assert len(outcomes.admitted) == k
+    assert_never_overspent()
