@@ -18,7 +18,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from qcos.jobs.rowload import insert_row
+from qcos.jobs.rowload import insert_rows
 
 from .crypto.bundle import attach_registry, build_bundle, registry_leaf_hash, sign_bundle
 from .crypto.canonical import canonical_json, format_timestamp, hash_json
@@ -130,16 +130,17 @@ def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord
     )
     bundle = sign_bundle(bundle, worker_signer, "worker", signed_at=now, check=False)  # built just above
     bundle = sign_bundle(bundle, ledger_signer, "ledger", signed_at=now, check=False)
-    # Three plain INSERTs with statements prepared once per process (rowload.insert_row): the ORM's
-    # per-call query building cost more than the inserts.
-    insert_row(connection, Provenance(provenance_id=provenance["provenance_id"], job=job,
-                                      payload=canonical_json(provenance).decode(), created_at=now),
-               ("provenance_id", "job_id", "payload", "created_at"))
+    # Three plain INSERTs with statements prepared once per process, in one round trip on
+    # PostgreSQL (rowload.insert_rows): the ORM's per-call query building cost more than the inserts.
     record = BundleRecord(bundle_id=bundle["bundle_id"], job=job, tenant_slug=job.tenant.slug,
                           body=canonical_json(bundle).decode(), merkle_root=bundle["merkle_root"], created_at=now)
-    insert_row(connection, record, ("bundle_id", "job_id", "tenant_slug", "body", "merkle_root", "created_at"))
-    insert_row(connection, RegistryLeaf(bundle=record, leaf_hash=registry_leaf_hash(bundle).hex()),
-               ("bundle_id", "leaf_hash", "created_at"))  # created_at: auto_now_add, set by pre_save
+    insert_rows(connection, [
+        (Provenance(provenance_id=provenance["provenance_id"], job=job, payload=canonical_json(provenance).decode(),
+                    created_at=now), ("provenance_id", "job_id", "payload", "created_at")),
+        (record, ("bundle_id", "job_id", "tenant_slug", "body", "merkle_root", "created_at")),
+        # created_at: auto_now_add, set by pre_save
+        (RegistryLeaf(bundle=record, leaf_hash=registry_leaf_hash(bundle).hex()), ("bundle_id", "leaf_hash", "created_at")),
+    ])
     return record
 
 

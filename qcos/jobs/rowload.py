@@ -81,12 +81,33 @@ def insert_row(conn: BaseDatabaseWrapper, instance: models.Model, names: tuple[s
     """INSERT ``instance``'s ``names`` fields (attnames) as the ORM would -- each value through its
     field's ``pre_save`` and ``get_db_prep_save`` -- without building the query each time. Fields
     not named get their column's default (NULL); the instance is marked saved."""
-    key = (conn.alias, type(instance), names)
-    plan = _inserts.get(key)
-    if plan is None:
-        plan = _inserts[key] = _Insert(conn, type(instance), names)
-    params = [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in plan.fields]
+    insert_rows(conn, [(instance, names)])
+
+
+def insert_rows(conn: BaseDatabaseWrapper, rows: list[tuple[models.Model, tuple[str, ...]]]) -> None:
+    """``insert_row`` for several instances, in order. On PostgreSQL with client-side binding
+    (Django's default for psycopg 3) they travel as one multi-statement query: one round trip."""
+    statements = []
+    for instance, names in rows:
+        key = (conn.alias, type(instance), names)
+        plan = _inserts.get(key)
+        if plan is None:
+            plan = _inserts[key] = _Insert(conn, type(instance), names)
+        statements.append((plan.sql, [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in plan.fields]))
     with conn.cursor() as cursor:
-        cursor.execute(plan.sql, params)
-    instance._state.adding = False
-    instance._state.db = conn.alias
+        if len(statements) > 1 and conn.vendor == "postgresql" and _client_side_binding(cursor):
+            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+    for instance, _ in rows:
+        instance._state.adding = False
+        instance._state.db = conn.alias
+
+
+def _client_side_binding(cursor) -> bool:
+    try:
+        from psycopg import ClientCursor
+    except ImportError:  # psycopg2: always client-side, one statement per execute is what we know
+        return False
+    return isinstance(cursor.cursor, ClientCursor)

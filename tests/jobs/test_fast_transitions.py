@@ -66,3 +66,24 @@ def test_complete_is_fenced_by_the_attempt_and_loads_tenant_and_project(queued):
     assert _fields(job) == _fields(stored)
     assert (stored.status, stored.completed_at, stored.lease_expires_at) == ("COMPLETED", now, None)
     assert fast_transitions.complete(job_id=queued.id, attempt=1, now=now) is None
+
+
+def test_completion_rows_are_inserted_in_one_round_trip(queued):
+    from ledger.models import Provenance
+    from qcos.jobs.rowload import insert_rows
+
+    rows = [(Provenance(provenance_id=f"prov-test-{i}", job=queued, payload="{}", created_at=timezone.now()),
+             ("provenance_id", "job_id", "payload", "created_at")) for i in range(1)]
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(connection, rows)
+    assert len(queries) == 1 and Provenance.objects.filter(job=queued).count() == 1
+    from ledger.models import BundleRecord, RegistryLeaf
+
+    record = BundleRecord(bundle_id="bundle-test", job=queued, tenant_slug="t", body="{}", merkle_root="0" * 64,
+                          created_at=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(connection, [(record, ("bundle_id", "job_id", "tenant_slug", "body", "merkle_root", "created_at")),
+                                 (RegistryLeaf(bundle=record, leaf_hash="1" * 64), ("bundle_id", "leaf_hash", "created_at"))])
+    assert len(queries) == 1
+    leaf = RegistryLeaf.objects.get(bundle_id="bundle-test")
+    assert (leaf.leaf_hash, leaf.leaf_index, leaf.created_at is not None) == ("1" * 64, None, True)
