@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_seeds_sdk_snippet_runs_as_written(live_server, alice):
-    client = QCOSClient(api_key=alice.key, base_url=live_server.url)
+    # Embedded mode runs the benchmark inside the POST: allow for a loaded machine.
+    client = QCOSClient(api_key=alice.key, base_url=live_server.url, request_timeout=180)
     benchmark = client.bench.run(backend="ibm_brisbane", workloads=["ghz_5q", "bell_state"], shots=256, seed=42)
     assert isinstance(benchmark, BenchmarkHandle) and benchmark.status == "queued"
     assert benchmark.warning.startswith("DEV MODE")
