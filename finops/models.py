@@ -136,6 +136,9 @@ class BudgetWindow(models.Model):
     reserved_micros = models.BigIntegerField(default=0)
     hard = models.BooleanField(default=True)
     warned = models.BooleanField(default=False, help_text="The warning threshold was crossed and notified.")
+    exceeded_notified = models.BooleanField(
+        default=False, help_text="A notify window went past its limit and that was announced (once per window)."
+    )
 
     class Meta:
         constraints = [

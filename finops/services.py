@@ -14,7 +14,7 @@ Policy outcomes when a job would take a window past its limit (``BudgetPolicy.on
   marked ``over_limit`` and the override is audited (``BUDGET_OVERRIDE``). Jobs already admitted
   are never stopped. Use it where work must not be lost but spending past plan needs a second person.
 * ``notify``: admitted past the limit; the policy's recipients are told once per window
-  (``BUDGET_EXCEEDED`` audited with outcome ``notified``).
+  (a ``BUDGET_EXCEEDED`` audit entry with outcome SUCCESS: the policy did what it says).
 
 A job over a policy's per-job limit follows ``on_per_job_exceeded``: ``require_approval`` (held in
 PENDING_APPROVAL; approval reserves then, re-checking every window), ``block`` or ``notify``.
@@ -134,27 +134,25 @@ class PolicyList(list):
     periods: dict[str, date]
 
 
-def _columns(model, alias: str) -> tuple[list[str], str]:
-    names = [f.attname for f in model._meta.concrete_fields]
-    columns = ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
-    return names, columns
+_POLICY_SQL: dict[str, tuple] = {}
 
 
-_POLICY_SQL: str | None = None
+def _policy_statement():
+    """The one statement that reads the policies covering a job and their current windows,
+    written once per process from the models' metadata (rowload turns rows back into models
+    through the ORM's own converters)."""
+    from qcos.jobs.rowload import Shape
 
-
-def _policy_sql() -> str:
-    global _POLICY_SQL
-    if _POLICY_SQL is None:
-        _, policy_columns = _columns(BudgetPolicy, "p")
-        _, window_columns = _columns(BudgetWindow, "w")
-        _POLICY_SQL = (
-            f"SELECT {policy_columns}, {window_columns} FROM finops_budgetpolicy p "
+    if connection.vendor not in _POLICY_SQL:
+        policy, window = Shape(connection, BudgetPolicy, "p"), Shape(connection, BudgetWindow, "w")
+        sql = (
+            f"SELECT {', '.join(policy.columns)}, {', '.join(window.columns)} FROM finops_budgetpolicy p "
             "LEFT JOIN finops_budgetwindow w ON w.policy_id = p.id AND "
             "((w.kind = 'month' AND w.period_start = %s) OR (w.kind = 'day' AND w.period_start = %s)) "
             "WHERE p.tenant_id = %s AND (p.project_id IS NULL OR p.project_id = %s) ORDER BY p.id, w.id"
         )
-    return _POLICY_SQL
+        _POLICY_SQL[connection.vendor] = (sql, policy, window)
+    return _POLICY_SQL[connection.vendor]
 
 
 def policies_for(*, tenant: Tenant | int, project: Project | int | None, moment: datetime | None = None) -> PolicyList:
@@ -162,63 +160,23 @@ def policies_for(*, tenant: Tenant | int, project: Project | int | None, moment:
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     project_id = project if isinstance(project, int) or project is None else project.pk
     periods = window_periods(moment or timezone.now())
-    policy_fields = [f.attname for f in BudgetPolicy._meta.concrete_fields]
-    window_fields = [f.attname for f in BudgetWindow._meta.concrete_fields]
-    converters = _converters()
-    result, windows, seen = PolicyList(), [], {}
+    sql, policy_shape, window_shape = _policy_statement()
     with connection.cursor() as cursor:
-        cursor.execute(_policy_sql(), [periods[WindowKind.MONTH], periods[WindowKind.DAY], tenant_id, project_id])
+        cursor.execute(sql, [periods[WindowKind.MONTH], periods[WindowKind.DAY], tenant_id, project_id])
         rows = cursor.fetchall()
-    n = len(policy_fields)
+    result, windows, seen = PolicyList(), [], {}
+    n = len(policy_shape)
     for row in rows:
-        if row[0] not in seen:
-            values = [convert(v) if convert else v for convert, v in zip(converters[0], row[:n], strict=True)]
-            seen[row[0]] = policy = BudgetPolicy.from_db(connection.alias, policy_fields, values)
+        policy = seen.get(row[0])
+        if policy is None:
+            seen[row[0]] = policy = policy_shape.load(connection, row[:n])
             result.append(policy)
-        if row[n] is not None:
-            values = [convert(v) if convert else v for convert, v in zip(converters[1], row[n:], strict=True)]
-            window = BudgetWindow.from_db(connection.alias, window_fields, values)
-            window.policy = seen[row[0]]
+        window = window_shape.load(connection, row[n:])
+        if window is not None:
+            window.policy = policy
             windows.append(window)
     result.windows, result.periods = sorted(windows, key=lambda w: w.pk), periods
     return result
-
-
-def _converters():
-    """Per-column converters for raw rows (JSON text and SQLite's dates/decimals), as the ORM
-    would apply them; None where the driver already returns the right type."""
-    import json
-
-    def json_value(value):
-        return json.loads(value) if isinstance(value, str | bytes) else value
-
-    def date_value(value):
-        return date.fromisoformat(value) if isinstance(value, str) else value
-
-    def decimal_value(value):
-        return None if value is None else Decimal(str(value)).quantize(D("0.000001"))
-
-    def bool_value(value):
-        return None if value is None else bool(value)
-
-    def for_field(field):
-        kind = field.get_internal_type()
-        if kind == "JSONField":
-            return json_value
-        if kind == "DateField":
-            return date_value
-        if kind == "DecimalField":
-            return decimal_value
-        if kind == "BooleanField":
-            return bool_value
-        if kind == "DateTimeField" and connection.vendor == "sqlite":
-            from qcos.tenancy.selectors import _sqlite_datetime
-
-            return _sqlite_datetime
-        return None
-
-    return ([for_field(f) for f in BudgetPolicy._meta.concrete_fields],
-            [for_field(f) for f in BudgetWindow._meta.concrete_fields])
 
 
 def window_periods(moment: datetime) -> dict[str, date]:
@@ -313,7 +271,7 @@ def _exceeded(window: BudgetWindow, amount: int, *, message: str = "", per_job: 
 
 _RESERVE_SQL = (
     "UPDATE finops_budgetwindow SET reserved_micros = reserved_micros + %s WHERE id = %s{condition} "
-    "RETURNING spent_micros, reserved_micros, limit_micros, warned"
+    "RETURNING spent_micros, reserved_micros, limit_micros, warned, exceeded_notified"
 )
 _CONDITION = " AND spent_micros + reserved_micros + %s <= limit_micros"
 # PostgreSQL: lock every window in id order with one statement, then reserve in all of them with a
@@ -326,7 +284,7 @@ _RESERVE_SQL_PG = (
     "UPDATE finops_budgetwindow w SET reserved_micros = w.reserved_micros + %s FROM locked "
     "WHERE w.id = locked.id "
     "AND (NOT (w.id = ANY(%s)) OR w.spent_micros + w.reserved_micros + %s <= w.limit_micros) "
-    "RETURNING w.id, w.spent_micros, w.reserved_micros, w.limit_micros, w.warned"
+    "RETURNING w.id, w.spent_micros, w.reserved_micros, w.limit_micros, w.warned, w.exceeded_notified"
 )
 
 
@@ -361,7 +319,8 @@ def _reserve_windows(windows: list[BudgetWindow], amount: int, *, override: bool
             row = cursor.fetchone()
             if row is None:
                 _refuse([window], amount)
-            window.spent_micros, window.reserved_micros, window.limit_micros, window.warned = row
+            (window.spent_micros, window.reserved_micros, window.limit_micros, window.warned,
+             window.exceeded_notified) = row
             if _remaining(window) < 0:
                 over.append(window)
     return [w.pk for w in windows], over
@@ -377,7 +336,8 @@ def _reserve_windows_pg(windows: list[BudgetWindow], amount: int, *, override: b
         _refuse([w for w in windows if w.pk not in rows], amount)
     over = []
     for window in windows:
-        window.spent_micros, window.reserved_micros, window.limit_micros, window.warned = rows[window.pk]
+        (window.spent_micros, window.reserved_micros, window.limit_micros, window.warned,
+         window.exceeded_notified) = rows[window.pk]
         if _remaining(window) < 0:
             over.append(window)
     return ids, over
@@ -752,13 +712,15 @@ def budget_check(*, tenant: Tenant, project: Project | None, estimated_cost: Dec
 def _notify_thresholds(windows: list[BudgetWindow], over: list[BudgetWindow], *, tenant: Tenant,
                        resource_id: str, amount: int) -> None:
     """Announce (audit entry, e-mail, webhook) once per window when its warning threshold is first
-    crossed, and when a ``notify`` window goes past its limit. Reservations on one window are
-    serialized by its row lock, so exactly one reservation sees each crossing; ``warned`` makes
-    the warning once per window even if releases later bring it back under."""
+    crossed, and once when a ``notify`` window first goes past its limit. Each flag (``warned``,
+    ``exceeded_notified``) is set by a conditional UPDATE, so of many concurrent submitters exactly
+    one announces, and releases that bring the window back under do not re-arm it."""
     over_ids = {w.pk for w in over}
     for window in windows:
         used = window.spent_micros + window.reserved_micros
-        if window.pk in over_ids and used - amount <= window.limit_micros:
+        if window.pk in over_ids and not window.exceeded_notified and BudgetWindow.objects.filter(
+            pk=window.pk, exceeded_notified=False
+        ).update(exceeded_notified=True):
             _announce(window.policy, window, "BUDGET_EXCEEDED", tenant=tenant, resource_id=resource_id)
         if window.warned or used * 100 < window.limit_micros * window.policy.warning_threshold_percent:
             continue

@@ -458,10 +458,6 @@ def test_notify_announces_the_exceedance_once_under_concurrency(postgres_only, a
     assert window.reserved_micros == 30 * COST_MICROS
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finops.services._notify_thresholds announces BUDGET_EXCEEDED at every crossing of a notify "
-    "window's limit: after releases bring the window back under, the next crossing announces again "
-    "(the warning has BudgetWindow.warned to make it once; the exceedance has no such flag)"))
 @pytest.mark.django_db
 def test_notify_announces_the_exceedance_once_per_window_even_after_releases(alice):
     from qcos.jobs import services
