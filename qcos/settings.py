@@ -229,6 +229,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("QCOS_REPORT_RECONCILE_INTERVAL", default=60.0),
         "options": {"queue": "maintenance", "expires": 120},
     },
+    "reconcile-benchmarks": {
+        "task": "workers.tasks.reconcile_benchmarks",
+        "schedule": env.float("QCOS_BENCH_RECONCILE_INTERVAL", default=60.0),
+        "options": {"queue": "maintenance", "expires": 120},
+    },
 }
 
 # --- QCOS -----------------------------------------------------------------------------------------
