@@ -72,7 +72,11 @@ def setup_django() -> None:
 
 
 def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql], check=True)
+    from urllib.parse import urlsplit
+
+    server = urlsplit(BASE_URL)
+    subprocess.run(["psql", "-q", "-h", server.hostname or "127.0.0.1", "-p", str(server.port or 5432),
+                    "-U", server.username or "postgres", "-d", db, "-c", sql], check=True)
 
 
 def create_database() -> None:
@@ -418,6 +422,7 @@ def figure(run: int, processes: int, attempts: int, admit: int) -> tuple[float, 
 
 
 def main() -> None:
+    global BASE_URL
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=100, help="stress rounds (0: skip the stress phase)")
     parser.add_argument("--submitters", type=int, default=200, help="threads per stress round (capped by connections)")
@@ -426,7 +431,12 @@ def main() -> None:
     parser.add_argument("--figure-admit", type=int, default=6_000, help="reservations the figure's budget admits")
     parser.add_argument("--repeat", type=int, default=3, help="figure runs")
     parser.add_argument("--keep-db", action="store_true", help=f"keep {DB} afterwards")
+    parser.add_argument("--base-url", default=BASE_URL,
+                        help="PostgreSQL server URL without a database (default: the machine's, %(default)s)")
+    parser.add_argument("--exact-submitters", action="store_true",
+                        help="fail instead of running fewer submitters when connections are short")
     args = parser.parse_args()
+    BASE_URL = args.base_url.rstrip("/")
     create_database()
     setup_django()
     from django.db import connection, connections
@@ -444,6 +454,9 @@ def main() -> None:
         if args.rounds:
             free = free_connections()
             submitters = min(args.submitters, free - HEADROOM)
+            if submitters < args.submitters and args.exact_submitters:
+                print(f"only {free} connections free: cannot run {args.submitters} submitters", flush=True)
+                sys.exit(2)
             if submitters < args.submitters:
                 print(f"only {free} connections free: {submitters} submitters per round instead of {args.submitters} "
                       f"(keeping {HEADROOM} for others)", flush=True)
