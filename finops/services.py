@@ -559,11 +559,16 @@ def charge_settle(*, resource_type: str, resource_id: str, actual: Mapping[str, 
     DEV MODE simulation of hardware), the estimate is charged: the reservation is what the job
     would have cost, and nothing measured says otherwise.
     """
-    charge = Charge.objects.filter(resource_type=resource_type, resource_id=resource_id,
-                                   status=ChargeStatus.HELD).first()
-    if charge is None:
+    import json
+
+    with _hot_cursor() as cursor:
+        cursor.execute(_SETTLE_READ_SQL, [resource_type, resource_id])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    est = estimate_from_dict(charge.estimate)
+    charge_id, estimate_json, windows, reserved, estimated = row
+    est = estimate_from_dict(json.loads(estimate_json) if isinstance(estimate_json, str | bytes) else estimate_json)
+    windows = json.loads(windows) if isinstance(windows, str | bytes) else windows
     note = ""
     try:
         sheet = sheet_get(est.price_sheet_id, est.price_sheet_version)
@@ -574,20 +579,36 @@ def charge_settle(*, resource_type: str, resource_id: str, actual: Mapping[str, 
     except (PricingError, LookupError) as exc:
         cost, breakdown = est.cost_usd, dict(est.breakdown)
         note = f"charged the estimate ({exc})"
-    amount = min(micros(cost), charge.estimated_micros)
-    now = timezone.now()
-    won = Charge.objects.filter(pk=charge.pk, status=ChargeStatus.HELD).update(
-        status=ChargeStatus.SETTLED, settled_micros=amount, settled_at=now,
-        breakdown={k: str(v) for k, v in breakdown.items()},
-    )
-    if not won:
-        return None
-    for window_id in sorted(charge.windows):
-        BudgetWindow.objects.filter(pk=window_id).update(
-            reserved_micros=F("reserved_micros") - charge.reserved_micros,
-            spent_micros=F("spent_micros") + amount,
-        )
-    return SettledCost(cost_usd=usd(amount), breakdown={k: str(v) for k, v in breakdown.items()}, note=note)
+    amount = min(micros(cost), estimated)
+    parts = {k: str(v) for k, v in breakdown.items()}
+    with _hot_cursor() as cursor:
+        pg = connection.vendor == "postgresql"
+        cursor.execute(_SETTLE_SQL.format(json="%s::jsonb" if pg else "%s"),
+                       [amount, timezone.now(), json.dumps(parts), charge_id])
+        if cursor.fetchone() is None:
+            return None
+        if windows:
+            # One statement; on PostgreSQL it locks the rows in id order like reservations do.
+            params = [sorted(windows), reserved, amount] if pg else [reserved, amount, json.dumps(windows)]
+            cursor.execute(_SETTLE_WINDOWS_SQL[pg], params)
+    return SettledCost(cost_usd=usd(amount), breakdown=parts, note=note)
+
+
+_SETTLE_READ_SQL = (
+    "SELECT id, estimate, windows, reserved_micros, estimated_micros FROM finops_charge "
+    "WHERE resource_type = %s AND resource_id = %s AND status = 'HELD'"
+)
+_SETTLE_SQL = (
+    "UPDATE finops_charge SET status = 'SETTLED', settled_micros = %s, settled_at = %s, breakdown = {json} "
+    "WHERE id = %s AND status = 'HELD' RETURNING id"
+)
+_SETTLE_WINDOWS_SQL = {
+    True: "WITH locked AS (SELECT id FROM finops_budgetwindow WHERE id = ANY(%s) ORDER BY id FOR UPDATE) "
+          "UPDATE finops_budgetwindow w SET reserved_micros = w.reserved_micros - %s, "
+          "spent_micros = w.spent_micros + %s FROM locked WHERE w.id = locked.id",
+    False: "UPDATE finops_budgetwindow SET reserved_micros = reserved_micros - %s, spent_micros = spent_micros + %s "
+           "WHERE id IN (SELECT value FROM json_each(%s))",
+}
 
 
 def charge_release(*, resource_type: str, resource_id: str) -> bool:
