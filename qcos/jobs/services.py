@@ -414,7 +414,16 @@ def _settle_job(job: QuantumJob, outcome: ExecutionOutcome) -> None:
                if k in (outcome.metadata or {})}
     settled = finops.charge_settle(resource_type="quantum_job", resource_id=job.pk, actual=metered)
     if settled is not None:
-        QuantumJob.objects.filter(pk=job.pk).update(cost_usd=settled.cost_usd, cost_breakdown=settled.breakdown)
+        import json
+
+        from django.db import connection
+
+        # One plain statement (the ORM's update() compiles its query on every call).
+        with connection.cursor() as cursor:
+            cursor.execute(_JOB_COST_SQL, [settled.cost_usd, json.dumps(settled.breakdown), job.pk])
+
+
+_JOB_COST_SQL = "UPDATE jobs_quantumjob SET cost_usd = %s, cost_breakdown = %s WHERE id = %s"
 
 
 def _sequence_ledger() -> None:
