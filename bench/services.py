@@ -31,13 +31,11 @@ from qcos.errors import (
     IdempotencyConflict,
     InvalidShots,
     QCOSError,
-    TenantMismatch,
-    UnknownProject,
     ValidationFailed,
 )
-from qcos.tenancy.models import Project
 from qcos.tenancy.principal import Principal
 from qcos.tenancy.roles import Capability
+from qcos.tenancy.selectors import project_resolve
 
 from . import documents, report as report_crypto
 from .backends import BackendCapacityError, UnknownBackendError, available_backends, backend_info
@@ -90,18 +88,6 @@ class Submission:
     replayed: bool
 
 
-def _project(principal: Principal, tenant_slug: str | None, project_slug: str | None) -> Project:
-    if tenant_slug and tenant_slug != principal.tenant.slug:
-        raise TenantMismatch(
-            f"this API key belongs to tenant {principal.tenant.slug!r}; it cannot act for {tenant_slug!r}",
-            details={"tenant_id": tenant_slug})
-    slug = project_slug or "default"
-    project = Project.objects.filter(tenant=principal.tenant, slug=slug).first()
-    if project is None:
-        raise UnknownProject(f"tenant {principal.tenant.slug!r} has no project {slug!r}", details={"project": slug})
-    return project
-
-
 def _validated_workloads(workloads: list[str] | None) -> list[str]:
     try:
         return [w.id for w in resolve_workloads(workloads)]
@@ -143,7 +129,7 @@ def benchmark_submit(
                                                     "available": available_backends()}) from None
     except BackendCapacityError as exc:
         raise BackendTooSmall(str(exc), details={"backend_id": backend_id, "qubits": info.num_qubits}) from None
-    project = _project(principal, tenant_slug, project_slug)
+    project = project_resolve(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
     run_seed = secrets.randbelow(SEED_MAX) if seed is None else seed
     policies = finops.policies_for(tenant=principal.tenant, project=project)
     tiers = finops.cost_tiers_for(policies)

@@ -141,7 +141,7 @@ def _policy_statement():
     """The one statement that reads the policies covering a job and their current windows,
     written once per process from the models' metadata (rowload turns rows back into models
     through the ORM's own converters)."""
-    from qcos.jobs.rowload import Shape
+    from qcos.rowload import Shape
 
     if connection.vendor not in _POLICY_SQL:
         policy, window = Shape(connection, BudgetPolicy, "p"), Shape(connection, BudgetWindow, "w")

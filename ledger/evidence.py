@@ -18,7 +18,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from qcos.jobs.rowload import insert_rows
+from qcos.rowload import insert_rows
 
 from .crypto.bundle import attach_registry, build_bundle, registry_leaf_hash, sign_bundle
 from .crypto.canonical import canonical_json, format_timestamp, hash_json

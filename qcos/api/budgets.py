@@ -18,10 +18,9 @@ from rest_framework.views import APIView
 
 from finops import services as finops
 from finops.models import BudgetWindow, usd
-from qcos.errors import TenantMismatch, UnknownProject
 from qcos.jobs import approvals, selectors
-from qcos.tenancy.models import Project
 from qcos.tenancy.roles import Capability
+from qcos.tenancy.selectors import project_resolve
 
 from .serializers import job_representation
 
@@ -40,22 +39,6 @@ class BudgetCheckOutput(serializers.Serializer):
     windows = serializers.ListField(child=serializers.DictField())
 
 
-def _project(request: Request, tenant_slug: str | None, project_slug: str | None) -> Project | None:
-    principal = request.auth
-    if tenant_slug and tenant_slug != principal.tenant.slug:
-        raise TenantMismatch(
-            f"this API key belongs to tenant {principal.tenant.slug!r}; it cannot act for {tenant_slug!r}",
-            details={"tenant_id": tenant_slug},
-        )
-    if not project_slug:
-        return None
-    project = Project.objects.filter(tenant=principal.tenant, slug=project_slug).first()
-    if project is None:
-        raise UnknownProject(f"tenant {principal.tenant.slug!r} has no project {project_slug!r}",
-                             details={"project": project_slug})
-    return project
-
-
 class BudgetCheckView(APIView):
     @extend_schema(summary="Would a job of this estimated cost be admitted now?", request=BudgetCheckInput,
                    responses={200: BudgetCheckOutput})
@@ -64,7 +47,8 @@ class BudgetCheckView(APIView):
         data = BudgetCheckInput(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        project = _project(request, params.get("tenant_id"), params.get("project"))
+        project = project_resolve(principal=request.auth, tenant_slug=params.get("tenant_id"),
+                                  project_slug=params.get("project"), default=None)
         check = finops.budget_check(tenant=request.auth.tenant, project=project,
                                     estimated_cost=params["estimated_cost"])
         return Response(check.as_dict())

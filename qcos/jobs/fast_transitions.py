@@ -18,7 +18,7 @@ from django.db import connection, connections
 from qcos.tenancy.models import Project, Tenant
 
 from .models import QuantumJob
-from .rowload import Shape, load_row
+from qcos.rowload import Shape, load_row
 from .states import JobStatus
 
 

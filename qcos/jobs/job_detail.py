@@ -23,7 +23,7 @@ from qcos.tenancy.models import Project, Tenant
 from qcos.tenancy.principal import Principal
 
 from .models import JobResult, QuantumJob
-from .rowload import Shape, load_row
+from qcos.rowload import Shape, load_row
 
 # (alias, model, relation on QuantumJob, inner join?) -- the ORM's select_related of jobs_for().
 _PARTS = (

@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ledger.audit import Outcome, audit_append, system_principal, user_principal
 from finops import services as finops
+from ledger.audit import Outcome, audit_append, system_principal, user_principal
 from ledger.evidence import evidence_record
 from qcos.errors import (
     BudgetExceeded,
@@ -27,12 +27,10 @@ from qcos.errors import (
     InvalidCircuit,
     InvalidShots,
     JobNotCancellable,
-    TenantMismatch,
     UnknownBackend,
-    UnknownProject,
 )
-from qcos.tenancy.models import Project
 from qcos.tenancy.principal import Principal
+from qcos.tenancy.selectors import project_resolve
 from qcos.tenancy.roles import Capability
 from workers.providers.base import BackendSpec, ExecutionOutcome
 from workers.providers.registry import BACKENDS, get_backend
@@ -98,44 +96,6 @@ def circuit_validate(*, text: str, backend: BackendSpec) -> ValidatedCircuit:
     return ValidatedCircuit(text=text, hash=circuits.circuit_hash(text), summary=summary, circuit=parsed)
 
 
-def _resolve_project(*, principal: Principal, tenant_slug: str | None, project_slug: str | None) -> Project:
-    if tenant_slug and tenant_slug != principal.tenant.slug:
-        raise TenantMismatch(
-            f"this API key belongs to tenant {principal.tenant.slug!r}; it cannot act for {tenant_slug!r}",
-            details={"tenant_id": tenant_slug},
-        )
-    slug = project_slug or "default"
-    project = _project_by_slug(principal.tenant.pk, slug)
-    if project is None:
-        raise UnknownProject(
-            f"tenant {principal.tenant.slug!r} has no project {slug!r}", details={"project": slug}
-        )
-    return project
-
-
-_PROJECT_SQL: dict[str, tuple] = {}
-
-
-def _project_by_slug(tenant_id: int, slug: str) -> Project | None:
-    """The tenant's project by slug in one statement written once per process (the ORM's query
-    building cost more than the query on every submit; perf/pipeline.py)."""
-    from django.db import connection
-
-    from .rowload import Shape
-
-    if connection.vendor not in _PROJECT_SQL:
-        shape = Shape(connection, Project, "p")
-        _PROJECT_SQL[connection.vendor] = (
-            f"SELECT {', '.join(shape.columns)} FROM {Project._meta.db_table} p WHERE p.tenant_id = %s AND p.slug = %s",
-            shape,
-        )
-    sql, shape = _PROJECT_SQL[connection.vendor]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant_id, slug])
-        row = cursor.fetchone()
-    return None if row is None else shape.load(connection, row)
-
-
 def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -181,7 +141,7 @@ def job_submit(
         raise InvalidShots(
             f"shots must be between 1 and {_config()['MAX_SHOTS']}", details={"shots": shots}
         )
-    project = _resolve_project(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
+    project = project_resolve(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
     validated = circuit_validate(text=circuit, backend=spec)
     summary = validated.summary
     policies = finops.policies_for(tenant=principal.tenant, project=project)
@@ -373,7 +333,9 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
         # PostgreSQL: the conditional UPDATE returns the job, tenant and project in one statement.
         from django.db import connection
 
-        from . import fast_transitions, rowload
+        from qcos import rowload
+
+        from . import fast_transitions
 
         job = fast_transitions.complete(job_id=job_id, attempt=attempt, now=now)
         if job is NotImplemented:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from qcos.errors import TenantMismatch, UnknownProject
+
 from .keys import matches, parse_prefix
-from .models import ApiKey, Membership, Tenant
+from .models import ApiKey, Membership, Project, Tenant
 
 # Every API request runs this lookup. Written as SQL because building the equivalent ORM query
 # (select_related + role subquery) cost more CPU than running it (perf/pipeline.py); the rows are
@@ -78,3 +80,43 @@ def _sqlite_datetime(value):
 
 def roles_of(*, user, tenant) -> frozenset[str]:
     return frozenset(Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True))
+
+
+def project_resolve(*, principal, tenant_slug: str | None, project_slug: str | None,
+                    default: str | None = "default") -> Project | None:
+    """The project a request names, in the caller's tenant: ``TENANT_MISMATCH`` when the request
+    names another tenant (whether or not it exists), ``UNKNOWN_PROJECT`` when the tenant has no
+    such project. Without a project slug: the ``default`` project, or None when ``default`` is None."""
+    if tenant_slug and tenant_slug != principal.tenant.slug:
+        raise TenantMismatch(
+            f"this API key belongs to tenant {principal.tenant.slug!r}; it cannot act for {tenant_slug!r}",
+            details={"tenant_id": tenant_slug},
+        )
+    slug = project_slug or default
+    if slug is None:
+        return None
+    project = _project_by_slug(principal.tenant.pk, slug)
+    if project is None:
+        raise UnknownProject(f"tenant {principal.tenant.slug!r} has no project {slug!r}", details={"project": slug})
+    return project
+
+
+_PROJECT_SQL: dict[str, tuple] = {}
+
+
+def _project_by_slug(tenant_id: int, slug: str) -> Project | None:
+    """One statement written once per process: on every submit the ORM's query building cost
+    more than the query (perf/pipeline.py)."""
+    from qcos.rowload import Shape
+
+    if connection.vendor not in _PROJECT_SQL:
+        shape = Shape(connection, Project, "p")
+        _PROJECT_SQL[connection.vendor] = (
+            f"SELECT {', '.join(shape.columns)} FROM {Project._meta.db_table} p WHERE p.tenant_id = %s AND p.slug = %s",
+            shape,
+        )
+    sql, shape = _PROJECT_SQL[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant_id, slug])
+        row = cursor.fetchone()
+    return None if row is None else shape.load(connection, row)

@@ -70,7 +70,7 @@ def test_complete_is_fenced_by_the_attempt_and_loads_tenant_and_project(queued):
 
 def test_completion_rows_are_inserted_in_one_round_trip(queued):
     from ledger.models import Provenance
-    from qcos.jobs.rowload import insert_rows
+    from qcos.rowload import insert_rows
 
     rows = [(Provenance(provenance_id=f"prov-test-{i}", job=queued, payload="{}", created_at=timezone.now()),
              ("provenance_id", "job_id", "payload", "created_at")) for i in range(1)]
