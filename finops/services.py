@@ -25,6 +25,7 @@ Windows are UTC calendar days and months, per policy. Money is integer micro-dol
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,11 +34,11 @@ from types import MappingProxyType
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from ledger.audit import Outcome, audit_append, system_principal
-from qcos.errors import BudgetExceeded, PricingFailed
+from qcos.errors import ApprovalRequired, BudgetExceeded, PricingFailed
 from qcos.tenancy.models import Project, Tenant
 
 from .catalog import BACKENDS as PRICED_BACKENDS
@@ -215,10 +216,10 @@ def windows_open(policies: Iterable[BudgetPolicy], moment: datetime) -> list[Bud
         return [w for w in rows if (w.policy_id, w.kind, w.period_start) in wanted]
 
     known = getattr(policies, "windows", None)
-    if known is not None and getattr(policies, "periods", None) == periods and all(
-        key in {(w.policy_id, w.kind, w.period_start) for w in known} for key in wanted
-    ):
-        return [w for w in known if (w.policy_id, w.kind, w.period_start) in wanted]
+    if known is not None and getattr(policies, "periods", None) == periods:
+        have = [w for w in known if (w.policy_id, w.kind, w.period_start) in wanted]
+        if len(have) == len(wanted):
+            return have
     found = select()
     if len(found) < len(wanted):
         have = {(w.policy_id, w.kind, w.period_start) for w in found}
@@ -411,8 +412,6 @@ def budget_admit(
         admission.messages.append(text)
     if admission.held_for_approval:
         if not allow_hold:
-            from qcos.errors import ApprovalRequired
-
             raise ApprovalRequired(
                 "; ".join(admission.messages) + ". This kind of work cannot wait for an approval: ask an "
                 "admin to raise the per-job limit.", details={"reason": admission.hold_reason},
@@ -421,7 +420,7 @@ def budget_admit(
     windows = windows_open(policies, timezone.now())
     charge.windows = [w.pk for w in windows]
     try:
-        with transaction.atomic() if _any_soft(windows) else _nullcontext():
+        with transaction.atomic() if _any_soft(windows) else nullcontext():
             # Insert before reserving: the window rows stay locked from the reservation until the
             # caller commits, so nothing else should run in between.
             _insert(charge)
@@ -504,14 +503,6 @@ def _any_soft(windows: list[BudgetWindow]) -> bool:
     return any(w.policy.on_exceeded == ExceededAction.SOFT_BLOCK for w in windows)
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _hold(admission: Admission) -> Admission:
     charge = admission.charge
     charge.status, charge.reserved_micros, charge.windows = ChargeStatus.PENDING, 0, []
@@ -557,7 +548,8 @@ class SettledCost:
     note: str
 
 
-def charge_settle(*, resource_type: str, resource_id: str, actual: Mapping[str, Any] | None = None) -> SettledCost | None:
+def charge_settle(*, resource_type: str, resource_id: str,
+                  actual: Decimal | Mapping[str, Any] | None = None) -> SettledCost | None:
     """Capture the actual cost of a finished resource (never above its reservation) and release
     the rest, in the caller's transaction. Exactly once: a HELD → SETTLED conditional update.
 
@@ -577,15 +569,10 @@ def charge_settle(*, resource_type: str, resource_id: str, actual: Mapping[str, 
     est = estimate_from_dict(json.loads(estimate_json) if isinstance(estimate_json, str | bytes) else estimate_json)
     windows = json.loads(windows) if isinstance(windows, str | bytes) else windows
     note = ""
-    try:
-        sheet = sheet_get(est.price_sheet_id, est.price_sheet_version)
-        settlement = actual_cost(est, {"status": "COMPLETED", **(actual or {})}, sheet=sheet)
-        cost, breakdown = settlement.cost_usd, dict(settlement.breakdown)
-        if settlement.capped:
-            note = f"capped at the reservation; uncapped {settlement.uncapped_usd}"
-    except (PricingError, LookupError) as exc:
-        cost, breakdown = est.cost_usd, dict(est.breakdown)
-        note = f"charged the estimate ({exc})"
+    if isinstance(actual, Decimal):  # priced by the caller
+        cost, breakdown = actual, dict(est.breakdown)
+    else:
+        cost, breakdown, note = _actual(est, actual)
     amount = min(micros(cost), estimated)
     parts = {k: str(v) for k, v in breakdown.items()}
     with _hot_cursor() as cursor:
@@ -599,6 +586,22 @@ def charge_settle(*, resource_type: str, resource_id: str, actual: Mapping[str, 
             params = [sorted(windows), reserved, amount] if pg else [reserved, amount, json.dumps(windows)]
             cursor.execute(_SETTLE_WINDOWS_SQL[pg], params)
     return SettledCost(cost_usd=usd(amount), breakdown=parts, note=note)
+
+
+def _actual(est: Estimate, actual: Mapping[str, Any] | None) -> tuple[Decimal, dict[str, Decimal], str]:
+    """The settled cost and breakdown from what the provider metered, and a note when capped or
+    when nothing metered the job (then the estimate is charged)."""
+    note = ""
+    try:
+        sheet = sheet_get(est.price_sheet_id, est.price_sheet_version)
+        settlement = actual_cost(est, {"status": "COMPLETED", **(actual or {})}, sheet=sheet)
+        cost, breakdown = settlement.cost_usd, dict(settlement.breakdown)
+        if settlement.capped:
+            note = f"capped at the reservation; uncapped {settlement.uncapped_usd}"
+    except (PricingError, LookupError) as exc:
+        cost, breakdown = est.cost_usd, dict(est.breakdown)
+        note = f"charged the estimate ({exc})"
+    return cost, breakdown, note
 
 
 _SETTLE_READ_SQL = (
@@ -649,8 +652,6 @@ def budget_reserve(*, tenant: Tenant, project: Project, amount: Decimal | Estima
     transaction. ``amount`` is a priced Estimate, or a Decimal total of several estimates (then
     ``price_sheet`` should say which ``sheet_id@version`` priced them). Raises BudgetExceeded, or
     ApprovalRequired when a policy would hold it for a decision."""
-    from qcos.errors import ApprovalRequired
-
     if isinstance(amount, Estimate):
         priced = amount
     else:
@@ -665,32 +666,13 @@ def budget_reserve(*, tenant: Tenant, project: Project, amount: Decimal | Estima
     admission = budget_admit(tenant=tenant, project=project, estimate=priced, resource_type=resource_type,
                              resource_id=resource_id, backend=backend or priced.backend, shots=shots, tags=tags,
                              allow_hold=False)
-    if admission.held_for_approval:  # pragma: no cover - allow_hold=False raises instead
-        raise ApprovalRequired("; ".join(admission.messages), details={"reason": admission.hold_reason})
     return admission.charge
 
 
 def reservation_settle(*, resource_type: str, resource_id: str, actual: Decimal | Mapping[str, Any] | None = None):
-    if isinstance(actual, Decimal):
-        return _settle_amount(resource_type, resource_id, actual)
+    """``charge_settle`` for other apps: ``actual`` is the metered quantities, or a Decimal amount
+    already priced by the caller (a benchmark run's sum of estimates)."""
     return charge_settle(resource_type=resource_type, resource_id=resource_id, actual=actual)
-
-
-def _settle_amount(resource_type: str, resource_id: str, amount: Decimal) -> SettledCost | None:
-    charge = Charge.objects.filter(resource_type=resource_type, resource_id=resource_id,
-                                   status=ChargeStatus.HELD).first()
-    if charge is None:
-        return None
-    value = min(micros(amount), charge.estimated_micros)
-    if not Charge.objects.filter(pk=charge.pk, status=ChargeStatus.HELD).update(
-        status=ChargeStatus.SETTLED, settled_micros=value, settled_at=timezone.now(), breakdown=charge.estimate["breakdown"]
-    ):
-        return None
-    for window_id in sorted(charge.windows):
-        BudgetWindow.objects.filter(pk=window_id).update(
-            reserved_micros=F("reserved_micros") - charge.reserved_micros, spent_micros=F("spent_micros") + value
-        )
-    return SettledCost(cost_usd=usd(value), breakdown=charge.estimate["breakdown"], note="")
 
 
 def reservation_release(*, resource_type: str, resource_id: str, reason: str = "") -> bool:
@@ -718,21 +700,29 @@ class BudgetCheck:
         }
 
 
+def _current_window(policy: BudgetPolicy, kind: str, limit: Decimal, periods: dict[str, date],
+                    stored: Mapping[tuple[int, str], BudgetWindow]) -> BudgetWindow:
+    """This period's window of ``policy`` as stored, or an empty one (not saved) before its first use."""
+    window = stored.get((policy.pk, kind)) or BudgetWindow(
+        policy=policy, kind=kind, period_start=periods[kind], limit_micros=micros(limit)
+    )
+    window.limit_micros = micros(limit)
+    return window
+
+
+def _window_row(window: BudgetWindow) -> dict[str, str]:
+    return {"window": window.kind, "period_start": window.period_start.isoformat(),
+            "limit_usd": str(usd(window.limit_micros)), "spent_usd": str(usd(window.spent_micros)),
+            "reserved_usd": str(usd(window.reserved_micros)), "remaining_usd": str(usd(_remaining(window)))}
+
+
 def budget_check(*, tenant: Tenant, project: Project | None, estimated_cost: Decimal) -> BudgetCheck:
     """Would a job of ``estimated_cost`` be admitted right now? Read-only: it reserves nothing,
     so a later submit can still be refused if others spend first."""
     policies = policies_for(tenant=tenant, project=project)
     if not policies:
         return BudgetCheck(True, "no budget policy applies; the job can proceed", None)
-    periods = window_periods(timezone.now())
-    stored = {
-        (w.policy_id, w.kind): w
-        for w in BudgetWindow.objects.filter(
-            policy__in=policies,
-            period_start__in=list(periods.values()),
-        )
-        if w.period_start == periods[w.kind]
-    }
+    stored = {(w.policy_id, w.kind): w for w in policies.windows}
     amount = micros(estimated_cost)
     rows, blocking, holding, notifying = [], [], [], []
     for policy in policies:
@@ -741,15 +731,9 @@ def budget_check(*, tenant: Tenant, project: Project | None, estimated_cost: Dec
             {PerJobAction.BLOCK: blocking, PerJobAction.REQUIRE_APPROVAL: holding,
              PerJobAction.NOTIFY: notifying}[policy.on_per_job_exceeded].append(text)
         for kind, limit in _limits(policy).items():
-            window = stored.get((policy.pk, kind)) or BudgetWindow(
-                policy=policy, kind=kind, period_start=periods[kind], limit_micros=micros(limit)
-            )
-            window.limit_micros = micros(limit)
+            window = _current_window(policy, kind, limit, policies.periods, stored)
             remaining = _remaining(window)
-            rows.append({"policy_id": policy.pk, "scope": str(policy), "window": kind,
-                         "period_start": periods[kind].isoformat(), "limit_usd": str(usd(window.limit_micros)),
-                         "spent_usd": str(usd(window.spent_micros)), "reserved_usd": str(usd(window.reserved_micros)),
-                         "remaining_usd": str(usd(remaining))})
+            rows.append({"policy_id": policy.pk, "scope": str(policy), **_window_row(window)})
             if amount > remaining:
                 text = (policy.exceeded_message + " " if policy.exceeded_message else "") + (
                     f"${estimated_cost} exceeds the {_window_label(window)}: ${usd(max(remaining, 0))} remains")
@@ -762,6 +746,34 @@ def budget_check(*, tenant: Tenant, project: Project | None, estimated_cost: Dec
         return BudgetCheck(False, "needs approval: " + "; ".join(holding), remaining, True, rows)
     message = "within budget" if not notifying else "admitted past a limit (notify): " + "; ".join(notifying)
     return BudgetCheck(True, message, remaining, windows=rows)
+
+
+def budget_status(*, tenant: Tenant) -> list[dict[str, Any]]:
+    """Every policy of the tenant (tenant-wide and per project) with this day's and month's window."""
+    policies = list(tenant.budget_policies.select_related("project").order_by("id"))
+    periods = window_periods(timezone.now())
+    stored = {
+        (w.policy_id, w.kind): w
+        for w in BudgetWindow.objects.filter(policy__in=policies, period_start__in=list(periods.values()))
+        if w.period_start == periods[w.kind]
+    }
+
+    def text(value):
+        return None if value is None else str(value)
+
+    return [{
+        "policy_id": policy.pk,
+        "project": policy.project.slug if policy.project_id else None,
+        "monthly_limit_usd": text(policy.monthly_limit_usd),
+        "daily_limit_usd": text(policy.daily_limit_usd),
+        "per_job_limit_usd": text(policy.per_job_limit_usd),
+        "warning_threshold_percent": policy.warning_threshold_percent,
+        "on_budget_exceeded": policy.on_exceeded,
+        "on_per_job_exceeded": policy.on_per_job_exceeded,
+        "cost_tiers": policy.cost_tiers or None,
+        "windows": [_window_row(_current_window(policy, kind, limit, periods, stored))
+                    for kind, limit in _limits(policy).items()],
+    } for policy in policies]
 
 
 # --- notifications ---------------------------------------------------------------------------------
@@ -835,7 +847,3 @@ def budget_notify(*, policy_id: int, payload: Mapping[str, Any]) -> None:
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (admin-configured URL)
             response.read()
-
-
-def now_utc() -> datetime:
-    return timezone.now()

@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from finops import services as finops
-from finops.models import BudgetWindow, usd
 from qcos.jobs import approvals, selectors
 from qcos.tenancy.roles import Capability
 from qcos.tenancy.selectors import project_resolve
@@ -59,41 +58,7 @@ class BudgetStatusView(APIView):
     def get(self, request: Request) -> Response:
         principal = request.auth
         principal.require(Capability.VIEW_JOBS)
-        policies = list(principal.tenant.budget_policies.select_related("project").order_by("id"))
-        periods = finops.window_periods(finops.now_utc())
-        windows = {
-            (w.policy_id, w.kind): w
-            for w in BudgetWindow.objects.filter(policy__in=policies, period_start__in=list(periods.values()))
-            if w.period_start == periods[w.kind]
-        }
-        body = []
-        for policy in policies:
-            current = []
-            for kind, limit in (("month", policy.monthly_limit_usd), ("day", policy.daily_limit_usd)):
-                if limit is None:
-                    continue
-                w = windows.get((policy.pk, kind))
-                spent, reserved = (w.spent_micros, w.reserved_micros) if w else (0, 0)
-                current.append({"window": kind, "period_start": periods[kind].isoformat(), "limit_usd": str(limit),
-                                "spent_usd": str(usd(spent)), "reserved_usd": str(usd(reserved)),
-                                "remaining_usd": str(limit - usd(spent) - usd(reserved))})
-            body.append({
-                "policy_id": policy.pk,
-                "project": policy.project.slug if policy.project_id else None,
-                "monthly_limit_usd": _s(policy.monthly_limit_usd),
-                "daily_limit_usd": _s(policy.daily_limit_usd),
-                "per_job_limit_usd": _s(policy.per_job_limit_usd),
-                "warning_threshold_percent": policy.warning_threshold_percent,
-                "on_budget_exceeded": policy.on_exceeded,
-                "on_per_job_exceeded": policy.on_per_job_exceeded,
-                "cost_tiers": policy.cost_tiers or None,
-                "windows": current,
-            })
-        return Response({"tenant_id": principal.tenant.slug, "policies": body})
-
-
-def _s(value):
-    return None if value is None else str(value)
+        return Response({"tenant_id": principal.tenant.slug, "policies": finops.budget_status(tenant=principal.tenant)})
 
 
 class DecisionInput(serializers.Serializer):
