@@ -7,19 +7,17 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Max
 from django.shortcuts import render
 from django.utils import timezone
 
+from ledger.audit import user_principal
 from qcos.errors import QCOSError
 from qcos.jobs.approvals import job_decide
 from qcos.jobs.models import QuantumJob
 from qcos.jobs.states import JobStatus
-from qcos.tenancy.admin import TenantScopedAdmin
+from qcos.tenancy.admin import ServiceWrittenMixin, TenantScopedAdmin
 
 from . import admin_reports  # noqa: F401  (chargeback reports and the cost dashboard)
-from .catalog import PriceSheet
 from .models import (
     ApprovalDecision,
     BudgetPolicy,
@@ -30,7 +28,8 @@ from .models import (
     PriceSheetVersion,
     usd,
 )
-from .policy import windows_resize
+from .policy import policy_save
+from .sheets import sheet_publish, sheet_validate
 
 
 # --- price sheets ----------------------------------------------------------------------------------
@@ -44,11 +43,9 @@ class PriceSheetVersionForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         try:
-            PriceSheet.from_dict({
-                "sheet_id": data.get("sheet_id") or "", "version": "0", "family": data.get("family") or "",
-                "effective_from": (data.get("effective_from") or timezone.now().date()).isoformat(),
-                "parameters": data.get("parameters") or {}, "notes": data.get("notes") or "",
-            })
+            sheet_validate(sheet_id=data.get("sheet_id") or "", family=data.get("family") or "",
+                           effective_from=data.get("effective_from") or timezone.now().date(),
+                           parameters=data.get("parameters") or {}, notes=data.get("notes") or "")
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise ValidationError(f"not a valid price sheet: {exc}") from None
         return data
@@ -66,14 +63,9 @@ class PriceSheetVersionAdmin(admin.ModelAdmin):
     readonly_fields = ["version", "created_by", "created_at"]
 
     def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            latest = (PriceSheetVersion.objects.select_for_update().filter(sheet_id=obj.sheet_id)
-                      .aggregate(v=Max("version"))["v"]) or 0
-            obj.pk = None
-            obj._state.adding = True
-            obj.version = latest + 1
-            obj.created_by = request.user
-            obj.save()
+        published = sheet_publish(sheet_id=obj.sheet_id, family=obj.family, effective_from=obj.effective_from,
+                                  parameters=obj.parameters, notes=obj.notes, user=request.user)
+        obj.pk, obj.version = published.pk, published.version  # the admin redirects to what was published
         messages.info(request, f"published {obj.sheet_id} version {obj.version}; earlier versions are unchanged")
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -91,19 +83,12 @@ class BudgetPolicyAdmin(TenantScopedAdmin):
     readonly_fields = ["source", "updated_at"]
 
     def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            windows_resize(obj)
-            from ledger.audit import audit_append, user_principal
-
-            audit_append(action="BUDGET_POLICY_APPLIED", principal={**user_principal(request.user, obj.tenant.slug, []),
-                                                                    "channel": "admin"},
-                         resource_type="budget_policy", resource_id=str(obj.pk), tenant_slug=obj.tenant.slug,
-                         details={"changed": sorted(form.changed_data)})
+        actor = {**user_principal(request.user, obj.tenant.slug, []), "channel": "admin"}
+        policy_save(policy=obj, actor=actor, changed=form.changed_data)
 
 
 @admin.register(BudgetWindow)
-class BudgetWindowAdmin(TenantScopedAdmin):
+class BudgetWindowAdmin(ServiceWrittenMixin, TenantScopedAdmin):
     tenant_field = "policy__tenant"
     list_display = ["policy", "kind", "period_start", "limit", "spent", "reserved", "hard"]
     list_select_related = ["policy__tenant", "policy__project"]
@@ -122,18 +107,9 @@ class BudgetWindowAdmin(TenantScopedAdmin):
     def reserved(self, obj):
         return usd(obj.reserved_micros)
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Charge)
-class ChargeAdmin(TenantScopedAdmin):
+class ChargeAdmin(ServiceWrittenMixin, TenantScopedAdmin):
     list_display = ["resource_id", "tenant", "project", "backend", "status", "estimated", "settled", "created_at"]
     list_select_related = ["tenant", "project"]
     list_filter = ["status", "backend"]
@@ -147,15 +123,6 @@ class ChargeAdmin(TenantScopedAdmin):
     @admin.display(description="settled (USD)")
     def settled(self, obj):
         return usd(obj.settled_micros)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- approvals -------------------------------------------------------------------------------------
@@ -192,7 +159,7 @@ def _decide_many(modeladmin, request, queryset, decision: str):
 
 
 @admin.register(PendingApproval)
-class PendingApprovalAdmin(TenantScopedAdmin):
+class PendingApprovalAdmin(ServiceWrittenMixin, TenantScopedAdmin):
     """The approvers' queue: jobs in PENDING_APPROVAL with approve and reject actions (a reason
     is asked for; a rejection needs one)."""
 
@@ -205,15 +172,6 @@ class PendingApprovalAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status=JobStatus.PENDING_APPROVAL)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in QuantumJob._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Approve the selected jobs", permissions=["change"])
     def approve_selected(self, request, queryset):

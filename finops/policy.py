@@ -197,14 +197,25 @@ def policy_apply(*, text: str, actor: dict[str, Any] | None = None) -> BudgetPol
         policy, created = BudgetPolicy.objects.update_or_create(
             tenant=tenant, project=project, defaults={**spec.fields, "source": text}
         )
-        windows_resize(policy)
-        audit_append(
-            action="BUDGET_POLICY_APPLIED", principal=actor or system_principal("apply_budget_policy", tenant.slug),
-            resource_type="budget_policy", resource_id=str(policy.pk), tenant_slug=tenant.slug,
-            details={"created": created, "project": spec.project,
-                     **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in spec.fields.items()}},
-        )
+        _applied(policy, actor or system_principal("apply_budget_policy", tenant.slug), {
+            "created": created, "project": spec.project,
+            **{k: (str(v) if isinstance(v, Decimal) else v) for k, v in spec.fields.items()},
+        })
     return policy
+
+
+def policy_save(*, policy: BudgetPolicy, actor: dict[str, Any], changed: list[str]) -> BudgetPolicy:
+    """Save a policy edited elsewhere (the admin form): the same effects as applying a file."""
+    with transaction.atomic():
+        policy.save()
+        _applied(policy, actor, {"changed": sorted(changed)})
+    return policy
+
+
+def _applied(policy: BudgetPolicy, actor: dict[str, Any], details: dict[str, Any]) -> None:
+    windows_resize(policy)
+    audit_append(action="BUDGET_POLICY_APPLIED", principal=actor, resource_type="budget_policy",
+                 resource_id=str(policy.pk), tenant_slug=policy.tenant.slug, details=details)
 
 
 def windows_resize(policy: BudgetPolicy) -> None:

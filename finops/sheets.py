@@ -14,6 +14,8 @@ import threading
 import time
 from datetime import UTC, date, datetime
 
+from django.db import transaction
+from django.db.models import Max
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -75,6 +77,27 @@ def sheet_get(sheet_id: str, version: str) -> PriceSheet:
     if row is None:
         raise LookupError(f"no price sheet {sheet_id} version {version}")
     return row_to_sheet(row)
+
+
+def sheet_validate(*, sheet_id: str, family: str, effective_from: date, parameters: dict, notes: str = "") -> None:
+    """Raise ValueError (or TypeError, ArithmeticError) unless the fields make a valid price sheet
+    (known family, every price its formula needs, finite Decimals >= 0, no floats)."""
+    PriceSheet.from_dict({"sheet_id": sheet_id, "version": "0", "family": family,
+                          "effective_from": effective_from.isoformat(), "parameters": parameters, "notes": notes})
+
+
+def sheet_publish(*, sheet_id: str, family: str, effective_from: date, parameters: dict, notes: str = "",
+                  user=None) -> PriceSheetVersion:
+    """Publish the next version of ``sheet_id`` (version + 1). Versions are never edited, so every
+    estimate and charge stamped with an earlier version can still be re-priced."""
+    sheet_validate(sheet_id=sheet_id, family=family, effective_from=effective_from, parameters=parameters, notes=notes)
+    with transaction.atomic():
+        latest = (PriceSheetVersion.objects.select_for_update().filter(sheet_id=sheet_id)
+                  .aggregate(v=Max("version"))["v"]) or 0
+        return PriceSheetVersion.objects.create(
+            sheet_id=sheet_id, version=latest + 1, family=family, effective_from=effective_from,
+            parameters=parameters, notes=notes, created_by=user,
+        )
 
 
 def sheets_forget() -> None:

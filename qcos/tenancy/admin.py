@@ -24,6 +24,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ServiceWrittenMixin:
+    """For records only services write: every field read-only, no add, no delete (actions and
+    views may still call services)."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ProjectInline(admin.TabularInline):
     model = Project
     extra = 0

@@ -144,3 +144,23 @@ def test_warning_threshold_notifies_once_by_mail_and_webhook(alice, mailoutbox, 
     assert "60.0%" in mailoutbox[0].body
     assert [hook["event"] for hook in _Hook.received] == ["BUDGET_WARNING"]
     assert AuditEntry.objects.filter(action="BUDGET_WARNING").count() == 1
+
+
+def test_editing_a_policy_in_the_admin_resizes_open_windows_and_is_audited(alice, admin_client):
+    policy = policy_apply(text="tenant: research-alpha\nbudget: {daily_limit_usd: 5}\n")
+    from django.utils import timezone
+
+    from finops.services import windows_open
+
+    window = windows_open([policy], timezone.now())[0]
+    response = admin_client.post(f"/admin/finops/budgetpolicy/{policy.pk}/change/", {
+        "tenant": alice.tenant.pk, "project": "", "daily_limit_usd": "2.5", "monthly_limit_usd": "",
+        "per_job_limit_usd": "", "warning_threshold_percent": 80, "warning_notify": "[]", "webhook_url": "",
+        "on_exceeded": "block", "exceeded_message": "", "on_per_job_exceeded": "require_approval",
+        "approvers": "[]", "cost_tiers": "{}",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    window.refresh_from_db()
+    assert window.limit_micros == 2_500_000
+    entry = AuditEntry.objects.filter(action="BUDGET_POLICY_APPLIED").order_by("-id").first()
+    assert "daily_limit_usd" in entry.payload and '"channel":"admin"' in entry.payload.replace(" ", "")
