@@ -114,8 +114,8 @@ class JobTimings(Record):
 
 
 class CostBreakdown(Record):
-    """``job.cost_breakdown``: ``queue`` (priority surcharge), ``compute`` (the provider's
-    charge), ``storage`` (evidence storage), as Decimals in USD."""
+    """``job.cost_breakdown`` and ``estimate.breakdown``: ``queue`` (priority surcharge),
+    ``compute`` (the provider's charge), ``storage`` (evidence storage), as Decimals in USD."""
 
     _fields = frozenset({"queue", "compute", "storage"})
 
@@ -182,22 +182,8 @@ def _decimal(value: Any) -> Any:
     return None if value is None else Decimal(str(value))
 
 
-class MoneyBreakdown(Record):
-    """``estimate.breakdown.compute`` etc., as Decimals."""
-
-    _fields = frozenset({"queue", "compute", "storage"})
-
-    @property
-    def queue(self) -> Any:
-        return _decimal(self._data.get("queue"))
-
-    @property
-    def compute(self) -> Any:
-        return _decimal(self._data.get("compute"))
-
-    @property
-    def storage(self) -> Any:
-        return _decimal(self._data.get("storage"))
+# An estimate's breakdown has the same three parts as a job's cost breakdown.
+MoneyBreakdown = CostBreakdown
 
 
 class CostEstimate(Record):
