@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -18,6 +17,7 @@ from ledger.crypto.bundle import BundleFormatError, EvidenceBundle
 from ledger.keys import keyring
 from qcos.api.errors import error_body
 from qcos.errors import ValidationFailed
+from qcos.jobs.services import request_fingerprint
 
 from . import selectors, services
 from .errors import VerificationFailed
@@ -89,10 +89,6 @@ def run_representation(run: BenchmarkRun) -> dict[str, Any]:
     }
 
 
-def _fingerprint(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 class RunView(APIView):
     @extend_schema(
         summary="Queue a benchmark run", request=RunInput,
@@ -108,7 +104,7 @@ class RunView(APIView):
             principal=request.auth, backend_id=body["backend_id"], workloads=body.get("workloads"),
             shots=body["shots"], seed=body.get("seed"), tenant_slug=body.get("tenant_id"),
             project_slug=body.get("project"), idempotency_key=key,
-            fingerprint=_fingerprint(request.data) if key else None, render=run_representation,
+            fingerprint=request_fingerprint(request.data) if key else None, render=run_representation,
         )
         response = Response(submission.response_body, status=status.HTTP_202_ACCEPTED)
         response["Location"] = f"{API_PREFIX}/report/{submission.run.id}"
