@@ -99,6 +99,12 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Budget warnings are e-mailed (finops): smtp://user:pw@host:587 (or submission://, +tls) in
+# production; the default prints them to the worker's console.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="qcos@localhost")
+
 # The chargeback report index INCLUDEs non-key columns for index-only scans on PostgreSQL; SQLite
 # (the embedded default) builds it as a plain index, which is all it needs.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
