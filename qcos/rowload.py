@@ -9,6 +9,7 @@ the related instances cached as ``select_related`` caches them.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from django.db import models
@@ -85,8 +86,9 @@ def insert_row(conn: BaseDatabaseWrapper, instance: models.Model, names: tuple[s
 
 
 def insert_rows(conn: BaseDatabaseWrapper, rows: list[tuple[models.Model, tuple[str, ...]]]) -> None:
-    """``insert_row`` for several instances, in order. On PostgreSQL with client-side binding
-    (Django's default for psycopg 3) they travel as one multi-statement query: one round trip."""
+    """``insert_row`` for several instances, in order, in one round trip on PostgreSQL: one
+    multi-statement query with client-side binding, or psycopg 3's pipeline mode with server-side
+    binding (``QCOS_DB_PREPARED_STATEMENTS``), where each INSERT is also a prepared statement."""
     statements = []
     for instance, names in rows:
         key = (conn.alias, type(instance), names)
@@ -98,16 +100,33 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: list[tuple[models.Model, tuple[
         if len(statements) > 1 and conn.vendor == "postgresql" and _client_side_binding(cursor):
             cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
         else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
+            with pipeline(conn):
+                for sql, params in statements:
+                    cursor.execute(sql, params)
     for instance, _ in rows:
         instance._state.adding = False
         instance._state.db = conn.alias
 
 
 def _client_side_binding(cursor) -> bool:
-    try:
-        from psycopg import ClientCursor
-    except ImportError:  # psycopg2: always client-side, one statement per execute is what we know
-        return False
+    from psycopg import ClientCursor
+
     return isinstance(cursor.cursor, ClientCursor)
+
+
+def pipeline(conn: BaseDatabaseWrapper):
+    """psycopg 3's pipeline mode on PostgreSQL (a no-op elsewhere, or when already in it).
+
+    Inside it, a statement whose result nobody reads does not wait for the server: it travels
+    with the next one, and all of them with the next statement whose rows are fetched, or with
+    the block's end. Errors surface there too, and still abort the transaction. Statements keep
+    their order; reads see the writes queued before them.
+    """
+    if conn.vendor != "postgresql":
+        return nullcontext()
+    conn.ensure_connection()
+    from psycopg import pq
+
+    if conn.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        return nullcontext()
+    return conn.connection.pipeline()

@@ -98,6 +98,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("QCOS_DB_PREPARED_STATEMENTS", default=True):
+        # psycopg 3 binds parameters on the server and prepares a statement the second time a
+        # connection runs it: PostgreSQL then stops planning the job path's statements on every
+        # request (planning the claim or the API-key join took longer than running them; see
+        # perf/pipeline.py). Turn off behind a transaction-pooling PgBouncer older than 1.21.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Budget warnings are e-mailed (finops): smtp://user:pw@host:587 (or submission://, +tls) in
 # production; the default prints them to the worker's console.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -68,22 +69,50 @@ def test_complete_is_fenced_by_the_attempt_and_loads_tenant_and_project(queued):
     assert fast_transitions.complete(job_id=queued.id, attempt=1, now=now) is None
 
 
-def test_completion_rows_are_inserted_in_one_round_trip(queued):
-    from ledger.models import Provenance
+class _RoundTrips:
+    """Counts round trips to PostgreSQL: a statement outside a pipeline is one, a whole
+    pipeline (psycopg 3's pipeline mode, used with server-side binding) is one."""
+
+    def __init__(self, monkeypatch):
+        self.count, self.in_pipeline = 0, False
+        raw = connection.connection
+        pipeline = raw.pipeline
+
+        @contextlib.contextmanager
+        def counted():
+            self.count += 1
+            self.in_pipeline = True
+            try:
+                with pipeline() as p:
+                    yield p
+            finally:
+                self.in_pipeline = False
+
+        monkeypatch.setattr(raw, "pipeline", counted)
+
+    def __call__(self, execute, sql, params, many, context):
+        if not self.in_pipeline:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+
+def test_completion_rows_are_inserted_in_one_round_trip(queued, monkeypatch):
+    from ledger.models import BundleRecord, Provenance, RegistryLeaf
     from qcos.rowload import insert_rows
 
-    rows = [(Provenance(provenance_id=f"prov-test-{i}", job=queued, payload="{}", created_at=timezone.now()),
-             ("provenance_id", "job_id", "payload", "created_at")) for i in range(1)]
-    with CaptureQueriesContext(connection) as queries:
-        insert_rows(connection, rows)
-    assert len(queries) == 1 and Provenance.objects.filter(job=queued).count() == 1
-    from ledger.models import BundleRecord, RegistryLeaf
-
+    connection.ensure_connection()
+    trips = _RoundTrips(monkeypatch)
+    with connection.execute_wrapper(trips):
+        insert_rows(connection, [(Provenance(provenance_id="prov-test-0", job=queued, payload="{}",
+                                             created_at=timezone.now()),
+                                  ("provenance_id", "job_id", "payload", "created_at"))])
+    assert trips.count == 1 and Provenance.objects.filter(job=queued).count() == 1
     record = BundleRecord(bundle_id="bundle-test", job=queued, tenant_slug="t", body="{}", merkle_root="0" * 64,
                           created_at=timezone.now())
-    with CaptureQueriesContext(connection) as queries:
+    trips.count = 0
+    with connection.execute_wrapper(trips), CaptureQueriesContext(connection) as queries:
         insert_rows(connection, [(record, ("bundle_id", "job_id", "tenant_slug", "body", "merkle_root", "created_at")),
                                  (RegistryLeaf(bundle=record, leaf_hash="1" * 64), ("bundle_id", "leaf_hash", "created_at"))])
-    assert len(queries) == 1
+    assert trips.count == 1, [q["sql"] for q in queries]
     leaf = RegistryLeaf.objects.get(bundle_id="bundle-test")
     assert (leaf.leaf_hash, leaf.leaf_index, leaf.created_at is not None) == ("1" * 64, None, True)
