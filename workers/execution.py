@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -24,31 +25,63 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class _LeaseKeeper(threading.Thread):
-    """Renews the job's lease while the provider call blocks, so that only a dead worker's job
-    is ever taken for lost. Runs on its own database connection."""
+class LeaseKeeper:
+    """Renews the leases of the jobs this process is running, so that only a dead worker's job is
+    ever taken for lost (a second line behind the prefork main process's renewal, ``leases.py``,
+    and the only one under the solo and threads pools).
 
-    def __init__(self, job_id: str, attempt: int) -> None:
-        super().__init__(name=f"lease-{job_id}", daemon=True)
-        self.job_id, self.attempt = job_id, attempt
-        self.stopped = threading.Event()
-        self.lost = False
+    One daemon thread per process, started on first use (so after a prefork child is forked) and
+    kept: starting and joining a thread for every job cost more than a short job's whole run.
+    It wakes at least every second and renews each job held for a third of a lease since its
+    claim or last renewal; a renewal that matches nothing means the attempt lost its job (its
+    completion is fenced by the attempt number anyway). The thread opens a database connection
+    for a round of renewals and closes it after.
+    """
 
-    def run(self) -> None:
-        interval = max(settings.QCOS["JOB_LEASE_SECONDS"] / 3.0, 0.2)
-        try:
-            while not self.stopped.wait(interval):
-                if not services.job_heartbeat(job_id=self.job_id, attempt=self.attempt):
-                    self.lost = True
-                    return
-        except Exception:
-            logger.exception("lease renewal for %s failed", self.job_id)
-        finally:
-            connection.close()
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[int, float]] = {}  # job id -> (attempt, claimed or renewed at)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
+    def hold(self, job_id: str, attempt: int) -> None:
+        with self._lock:
+            self._held[job_id] = (attempt, time.monotonic())
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="qcos-lease-keeper", daemon=True)
+                self._thread.start()
+
+    def release(self, job_id: str) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
+
+    def _due(self, interval: float) -> list[tuple[str, int]]:
+        now = time.monotonic()
+        with self._lock:
+            return [(job_id, attempt) for job_id, (attempt, since) in self._held.items() if now - since >= interval]
+
+    def _run(self) -> None:
+        while True:
+            interval = max(settings.QCOS["JOB_LEASE_SECONDS"] / 3.0, 0.2)
+            time.sleep(min(interval, 1.0))
+            due = self._due(interval)
+            for job_id, attempt in due:
+                try:
+                    renewed = services.job_heartbeat(job_id=job_id, attempt=attempt)
+                except Exception:
+                    logger.warning("lease renewal for %s failed", job_id, exc_info=True)
+                    continue
+                with self._lock:
+                    if not renewed:  # lost: another attempt has it, or it finished meanwhile
+                        self._held.pop(job_id, None)
+                    elif job_id in self._held:
+                        self._held[job_id] = (attempt, time.monotonic())
+            if due:
+                connection.close()
+
+
+lease_keeper = LeaseKeeper()
 
 
 def job_execute(*, job_id: str) -> str | None:
@@ -76,28 +109,24 @@ def _run_claimed(job: QuantumJob, worker: str) -> str | None:
             job_id=job.id, attempt=attempt, code="CIRCUIT_HASH_MISMATCH",
             message="the stored circuit does not match its circuit_hash", transient=False,
         )
-    keeper = _LeaseKeeper(job.id, attempt)
-    keeper.start()
+    lease_keeper.hold(job.id, attempt)
     try:
         circuit = circuits.parse_circuit(job.circuit)
         outcome = adapter_for(spec.name).run(circuit, shots=job.shots)
     except ProviderError as exc:
-        keeper.stop()
-        return services.job_fail(job_id=job.id, attempt=attempt, code=exc.code, message=str(exc), transient=exc.transient)
+        failure = (exc.code, str(exc), exc.transient)
     except SoftTimeLimitExceeded:
-        keeper.stop()
-        return services.job_fail(
-            job_id=job.id, attempt=attempt, code="TIME_LIMIT_EXCEEDED",
-            message="the job ran past the task time limit", transient=False,
-        )
+        failure = ("TIME_LIMIT_EXCEEDED", "the job ran past the task time limit", False)
     except Exception as exc:
-        keeper.stop()
         logger.exception("job %s failed unexpectedly", job.id)
-        return services.job_fail(
-            job_id=job.id, attempt=attempt, code="EXECUTION_ERROR", message=f"{type(exc).__name__}: {exc}",
-            transient=False,
-        )
-    keeper.stop()
+        failure = ("EXECUTION_ERROR", f"{type(exc).__name__}: {exc}", False)
+    else:
+        failure = None
+    finally:
+        lease_keeper.release(job.id)
+    if failure is not None:
+        code, message, transient = failure
+        return services.job_fail(job_id=job.id, attempt=attempt, code=code, message=message, transient=transient)
     if services.job_complete(job_id=job.id, attempt=attempt, worker=worker, outcome=outcome):
         return "COMPLETED"
     logger.warning("job %s attempt %d finished after losing its lease; result discarded", job.id, attempt)

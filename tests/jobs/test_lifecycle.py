@@ -141,10 +141,26 @@ def test_the_lease_keeper_renews_while_the_provider_runs(queued, settings, monke
     class Slow:
         def run(self, circuit, *, shots, seed=None):
             start = QuantumJob.objects.get(pk=queued.id).lease_expires_at
-            time.sleep(1.0)
+            time.sleep(1.5)  # the keeper wakes at least every second, renews every 0.2 s here
             seen.append(QuantumJob.objects.get(pk=queued.id).lease_expires_at > start)
             return OUTCOME
 
     monkeypatch.setattr(execution, "adapter_for", lambda name: Slow())
     assert execution.job_execute(job_id=queued.id) == "COMPLETED"
     assert seen == [True]
+
+
+def test_one_lease_keeper_thread_serves_every_job(alice, monkeypatch):
+    import threading
+
+    from tests.factories import BELL_QASM3
+
+    monkeypatch.setattr("qcos.jobs.services._enqueue", lambda job_id, queue: None)
+    principal = Principal(user=alice.user, tenant=alice.tenant, roles=frozenset({"researcher"}))
+    for _ in range(3):
+        job = services.job_submit(principal=principal, circuit=BELL_QASM3, backend="simulator", shots=16,
+                                  render=lambda job: {}).job
+        assert execution.job_execute(job_id=job.id) == "COMPLETED"
+    keepers = [t for t in threading.enumerate() if t.name == "qcos-lease-keeper"]
+    assert len(keepers) == 1 and keepers[0] is execution.lease_keeper._thread
+    assert execution.lease_keeper._due(0.0) == []  # nothing left held
