@@ -453,7 +453,8 @@ _INSERT_SQL: dict[type, tuple[list, str]] = {}
 class _hot_cursor:
     """A cursor for the few statements every reservation runs. On PostgreSQL it binds parameters
     on the server and prepares each statement once per connection (psycopg's ``prepare=True``),
-    so PostgreSQL skips parsing and planning them again; Django's own cursors bind on the client.
+    so PostgreSQL skips parsing and planning them again (Django's own cursors do the same
+    unless QCOS_DB_PREPARED_STATEMENTS is off).
     Same connection, same transaction. Elsewhere it is Django's cursor."""
 
     def __enter__(self):
@@ -561,7 +562,10 @@ def charge_settle(*, resource_type: str, resource_id: str,
     import json
 
     with _hot_cursor() as cursor:
-        cursor.execute(_SETTLE_READ_SQL, [resource_type, resource_id])
+        # On PostgreSQL the HELD row stays locked to the end of the transaction, so the capture
+        # below cannot miss it and need not read its own result (it can travel in a pipeline).
+        cursor.execute(_SETTLE_READ_SQL + (" FOR UPDATE" if connection.vendor == "postgresql" else ""),
+                       [resource_type, resource_id])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -579,7 +583,7 @@ def charge_settle(*, resource_type: str, resource_id: str,
         pg = connection.vendor == "postgresql"
         cursor.execute(_SETTLE_SQL.format(json="%s::jsonb" if pg else "%s"),
                        [amount, timezone.now(), json.dumps(parts), charge_id])
-        if cursor.fetchone() is None:
+        if not pg and cursor.rowcount != 1:  # no row lock off PostgreSQL: the condition decides
             return None
         if windows:
             # One statement; on PostgreSQL it locks the rows in id order like reservations do.
@@ -610,7 +614,7 @@ _SETTLE_READ_SQL = (
 )
 _SETTLE_SQL = (
     "UPDATE finops_charge SET status = 'SETTLED', settled_micros = %s, settled_at = %s, breakdown = {json} "
-    "WHERE id = %s AND status = 'HELD' RETURNING id"
+    "WHERE id = %s AND status = 'HELD'"
 )
 _SETTLE_WINDOWS_SQL = {
     True: "WITH locked AS (SELECT id FROM finops_budgetwindow WHERE id = ANY(%s) ORDER BY id FOR UPDATE) "

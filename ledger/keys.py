@@ -122,19 +122,19 @@ def signer_for(role: str) -> Signer:
     return signer
 
 
-def _register(signer: Signer, role: str, *, backend: str, arn: str) -> SigningKey:
-    key, _ = SigningKey.objects.get_or_create(
+def _register(signer: Signer, role: str, *, backend: str, arn: str) -> None:
+    """Record the public key once. ``ON CONFLICT DO NOTHING`` rather than get-or-create: workers
+    racing to register the same key never see an error, so this may also run inside a pipelined
+    completion (``qcos.rowload.pipeline``), where errors surface only after the statement."""
+    SigningKey.objects.bulk_create([SigningKey(
         key_id=signer.key_id,
-        defaults={
-            "role": role,
-            "backend": "kms" if backend == "kms" else "local",
-            "host": _host() if role == "worker" else "",
-            "public_key_der": signer.public_key_der,
-            "kms_key_arn": arn,
-            "not_before": timezone.now(),
-        },
-    )
-    return key
+        role=role,
+        backend="kms" if backend == "kms" else "local",
+        host=_host() if role == "worker" else "",
+        public_key_der=signer.public_key_der,
+        kms_key_arn=arn,
+        not_before=timezone.now(),
+    )], ignore_conflicts=True)
 
 
 def keyring() -> KeyRing:
