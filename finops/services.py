@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from ledger.audit import Outcome, audit_append, system_principal
 from qcos.errors import ApprovalRequired, BudgetExceeded, PricingFailed
+from qcos.rowload import Pending
 from qcos.tenancy.models import Project, Tenant
 
 from .catalog import BACKENDS as PRICED_BACKENDS
@@ -549,8 +550,16 @@ class SettledCost:
     note: str
 
 
+def settlement_send(*, resource_type: str, resource_id: str) -> Pending:
+    """Send the read (and, on PostgreSQL, the lock) of a resource's HELD charge, for
+    ``charge_settle(held=...)``: in a pipeline it shares the round trip of the statements
+    around it (``qcos.rowload.pipeline``)."""
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    return Pending(connection, _SETTLE_READ_SQL + lock, [resource_type, resource_id])
+
+
 def charge_settle(*, resource_type: str, resource_id: str,
-                  actual: Decimal | Mapping[str, Any] | None = None) -> SettledCost | None:
+                  actual: Decimal | Mapping[str, Any] | None = None, held: Pending | None = None) -> SettledCost | None:
     """Capture the actual cost of a finished resource (never above its reservation) and release
     the rest, in the caller's transaction. Exactly once: a HELD → SETTLED conditional update.
 
@@ -561,12 +570,9 @@ def charge_settle(*, resource_type: str, resource_id: str,
     """
     import json
 
-    with _hot_cursor() as cursor:
-        # On PostgreSQL the HELD row stays locked to the end of the transaction, so the capture
-        # below cannot miss it and need not read its own result (it can travel in a pipeline).
-        cursor.execute(_SETTLE_READ_SQL + (" FOR UPDATE" if connection.vendor == "postgresql" else ""),
-                       [resource_type, resource_id])
-        row = cursor.fetchone()
+    # On PostgreSQL the HELD row stays locked to the end of the transaction, so the capture below
+    # cannot miss it and need not read its own result (it can travel in a pipeline).
+    row = (held or settlement_send(resource_type=resource_type, resource_id=resource_id)).fetchone()
     if row is None:
         return None
     charge_id, estimate_json, windows, reserved, estimated = row

@@ -63,9 +63,11 @@ def audit_append(
     details: dict[str, Any] | None = None,
     outcome: str = Outcome.SUCCESS,
     tenant_slug: str | None = None,
-) -> str:
-    """Record one entry and return its ``audit_id``. Call it inside the transaction of the change it
-    records. A single INSERT, no ORM instance: appends sit on every state change's path."""
+) -> dict[str, Any]:
+    """Record one entry and return its payload (``audit_id`` included). Call it inside the
+    transaction of the change it records. A single INSERT, no ORM instance, nothing read back:
+    appends sit on every state change's path, and inside ``qcos.rowload.pipeline`` they do not
+    wait for the server."""
     now = timezone.now()
     audit_id = f"audit-{now:%Y%m%d}-{secrets.token_hex(8)}"
     tenant = principal.get("tenant_id", "") if tenant_slug is None else tenant_slug
@@ -85,7 +87,7 @@ def audit_append(
             "outcome, payload, prev_hash, entry_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', '')",
             [audit_id, now, tenant, action, resource_type, resource_id, outcome, canonical_json(payload).decode("utf-8")],
         )
-    return audit_id
+    return payload
 
 
 def chain_hash(prev_hash: str, payload: str) -> str:

@@ -10,6 +10,7 @@ sequencer later gives it a leaf index and a signed checkpoint.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -18,7 +19,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from qcos.rowload import insert_rows
+from qcos.rowload import Pending, insert_rows
 
 from .crypto.bundle import attach_registry, build_bundle, registry_leaf_hash, sign_bundle
 from .crypto.canonical import canonical_json, format_timestamp, hash_json
@@ -53,8 +54,22 @@ def _iso(moment: datetime | None) -> str | None:
     return format_timestamp(moment) if moment else None
 
 
-def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord:
-    """Write the provenance record and the signed bundle of a completed ``job``."""
+def trail_entry(payload: dict[str, Any], seq: int | None = None, entry_hash: str | None = None) -> dict[str, Any]:
+    """An audit entry as a bundle's trail lists it (``seq``/``entry_hash`` None until sequenced)."""
+    return {**payload, "seq": seq, "entry_hash": entry_hash or None}
+
+
+def trail_send(*, job_id: str) -> Callable[[], list[dict[str, Any]]]:
+    """Send the read of ``job_id``'s audit trail; the returned callable gives its entries. In a
+    pipeline (``qcos.rowload.pipeline``) it shares the round trip of the statements around it."""
+    pending = Pending(connection, _TRAIL_SQL, ["quantum_job", job_id])
+    return lambda: [trail_entry(orjson.loads(payload), seq, entry_hash) for payload, seq, entry_hash in pending.fetchall()]
+
+
+def evidence_record(*, job, result, calibration: dict[str, Any],
+                    trail: list[dict[str, Any]] | None = None) -> BundleRecord:
+    """Write the provenance record and the signed bundle of a completed ``job``. ``trail``: its
+    audit entries, when the caller has them (``trail_send``); read here otherwise."""
     # Signers first: a key registered on first use must be valid at the signing time below.
     worker_signer, ledger_signer = signer_for("worker"), signer_for("ledger")
     now = timezone.now()
@@ -108,10 +123,8 @@ def evidence_record(*, job, result, calibration: dict[str, Any]) -> BundleRecord
             "calibration_id": calibration.get("calibration_id", ""),
         },
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_TRAIL_SQL, ["quantum_job", job.id])
-        trail = [{**orjson.loads(payload), "seq": seq, "entry_hash": entry_hash or None}
-                 for payload, seq, entry_hash in cursor.fetchall()]
+    if trail is None:
+        trail = trail_send(job_id=job.id)()
     bundle = build_bundle(
         job_id=job.id,
         tenant_id=job.tenant.slug,

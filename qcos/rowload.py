@@ -130,3 +130,30 @@ def pipeline(conn: BaseDatabaseWrapper):
     if conn.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF:
         return nullcontext()
     return conn.connection.pipeline()
+
+
+class Pending:
+    """A statement sent now whose rows are read later. Inside ``pipeline`` the statements sent
+    one after another travel together, and the first read waits for all of them: reads that do
+    not depend on each other's rows cost one round trip. Elsewhere the rows are read at once
+    (a SQLite cursor steps lazily and would see rows written after the statement)."""
+
+    def __init__(self, conn: BaseDatabaseWrapper, sql: str, params: list[Any]) -> None:
+        self._cursor = conn.cursor()
+        self._cursor.execute(sql, params)
+        self._rows: list[tuple] | None = None
+        if conn.vendor != "postgresql":
+            self._rows = self._cursor.fetchall()
+            self._cursor.close()
+
+    def fetchall(self) -> list[tuple]:
+        if self._rows is None:
+            try:
+                self._rows = self._cursor.fetchall()
+            finally:
+                self._cursor.close()
+        return self._rows
+
+    def fetchone(self) -> tuple | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None

@@ -10,6 +10,7 @@ embedded mode) keep the ORM path: they return ``NotImplemented`` here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 
@@ -18,7 +19,7 @@ from django.db import connection, connections
 from qcos.tenancy.models import Project, Tenant
 
 from .models import QuantumJob
-from qcos.rowload import Shape, load_row
+from qcos.rowload import Pending, Shape, load_row
 from .states import JobStatus
 
 
@@ -42,10 +43,17 @@ class _Statement:
         )
 
     def run(self, params: list) -> QuantumJob | None:
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            row = cursor.fetchone()
-        return None if row is None else load_row(connection, row, self.main, self.related)
+        return self.send(params)()
+
+    def send(self, params: list) -> Callable[[], QuantumJob | None]:
+        """Send the statement; the returned callable reads the job (see ``rowload.Pending``)."""
+        pending = Pending(connection, self.sql, params)
+
+        def job() -> QuantumJob | None:
+            row = pending.fetchone()
+            return None if row is None else load_row(connection, row, self.main, self.related)
+
+        return job
 
 
 @cache
@@ -82,8 +90,15 @@ def claim(*, job_id: str, worker: str, now: datetime, lease_until: datetime, max
 def complete(*, job_id: str, attempt: int, now: datetime):
     """RUNNING (this attempt) → COMPLETED; the job (tenant and project loaded), None if the attempt
     lost the job, or NotImplemented off PostgreSQL."""
+    sent = complete_send(job_id=job_id, attempt=attempt, now=now)
+    return sent if sent is NotImplemented else sent()
+
+
+def complete_send(*, job_id: str, attempt: int, now: datetime):
+    """``complete``, sent now and read when the returned callable is called (so that, in a
+    pipeline, the statements sent after it share its round trip); NotImplemented off PostgreSQL."""
     if connection.vendor != "postgresql":
         return NotImplemented
-    return _complete_statement(connection.alias).run(
+    return _complete_statement(connection.alias).send(
         [JobStatus.COMPLETED, now, now, job_id, JobStatus.RUNNING, attempt]
     )

@@ -116,3 +116,51 @@ def test_completion_rows_are_inserted_in_one_round_trip(queued, monkeypatch):
     assert trips.count == 1, [q["sql"] for q in queries]
     leaf = RegistryLeaf.objects.get(bundle_id="bundle-test")
     assert (leaf.leaf_hash, leaf.leaf_index, leaf.created_at is not None) == ("1" * 64, None, True)
+
+
+def _count_round_trips(monkeypatch) -> list[int]:
+    """Round trips to PostgreSQL, counted where psycopg blocks on the server (Connection.wait):
+    every statement outside pipeline mode; in it, only the reads, the syncs and the COMMIT
+    (sending a pipelined statement waits for nothing)."""
+    from psycopg import pq
+
+    calls = [0]
+    raw = connection.connection
+    wait = raw.wait
+
+    def counted(gen, *args, **kwargs):
+        name = getattr(gen, "__name__", "")
+        if name in {"_fetch_gen", "_exit_gen", "_sync_gen", "_commit_gen"} or (
+            name == "_execute_gen" and raw.pgconn.pipeline_status == pq.PipelineStatus.OFF
+        ):
+            calls[0] += 1
+        return wait(gen, *args, **kwargs)
+
+    monkeypatch.setattr(raw, "wait", counted)
+    return calls
+
+
+def test_the_completion_is_pipelined_into_a_few_round_trips(queued, monkeypatch):
+    from workers.providers.base import ExecutionOutcome
+
+    outcome = ExecutionOutcome(counts={"00": 40, "11": 24}, execution_ms=1.0, execution_ms_source="test",
+                               backend_version="v", calibration={"calibration_id": "c"})
+    # A first completion warms what a worker caches (signing keys registered, price sheets read).
+    first = services.job_submit(principal=Principal(user=queued.submitted_by, tenant=queued.tenant,
+                                                    roles=frozenset({"researcher"})),
+                                circuit=queued.circuit, backend="simulator", shots=64, render=job_representation).job
+    services.job_complete(job_id=first.id, attempt=services.job_claim(job_id=first.id, worker="w:1").attempts,
+                          worker="w:1", outcome=outcome)
+    claimed = services.job_claim(job_id=queued.id, worker="w:1")
+    trips = _count_round_trips(monkeypatch)
+    assert services.job_complete(job_id=queued.id, attempt=claimed.attempts, worker="w:1", outcome=outcome)
+    # The UPDATE, the trail and the charge lock; all the writes; the COMMIT (unpipelined: ten).
+    assert trips[0] == 3, trips[0]
+    job = QuantumJob.objects.select_related("bundle").get(pk=queued.id)
+    assert job.status == "COMPLETED" and job.cost_usd is not None
+    from ledger.models import BundleRecord
+
+    trail = [entry["action"] for entry in
+             next(i for i in __import__("orjson").loads(BundleRecord.objects.get(job_id=queued.id).body)["items"]
+                  if i["type"] == "audit_trail")["content"]["entries"]]
+    assert trail == ["JOB_SUBMITTED", "JOB_STARTED", "JOB_COMPLETED"]
