@@ -112,6 +112,8 @@ def _print_counts(counts: dict[str, int], out: TextIO) -> None:
 def _print_job(job: Job, out: TextIO) -> None:
     out.write(f"job_id: {job.job_id}\n")
     out.write(f"status: {job.status}\n")
+    if job.warning:  # DEV MODE: say so before anyone reads the counts as hardware results
+        out.write(f"warning: {job.warning}\n")
     for name in ("backend", "shots", "project", "circuit_hash", "provenance_id", "cost_usd"):
         value = getattr(job, name)
         if value is not None:

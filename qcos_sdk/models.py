@@ -151,7 +151,7 @@ class Job(Record):
             "job_id", "status", "tenant_id", "project", "backend", "shots",
             "priority", "tags", "ledger_enabled", "circuit_hash", "counts",
             "attempts", "error", "timings", "provenance_id", "cost_usd",
-            "cost_breakdown", "estimated_cost_usd", "price_sheet", "submitted_by",
+            "cost_breakdown", "estimated_cost_usd", "price_sheet", "submitted_by", "warning",
         }
     )
     _nested = {"timings": JobTimings, "cost_breakdown": CostBreakdown, "error": JobError}

@@ -67,7 +67,7 @@ class BackendListView(APIView):
                 "description": spec.description,
                 "max_qubits": spec.max_qubits,
                 "max_qubits_clifford": spec.max_qubits_clifford,
-                "dev_mode": spec.description.startswith("DEV MODE"),
+                "dev_mode": spec.dev_mode,
                 "priced_as": priced,
                 "price_sheet": {"sheet_id": sheet.sheet_id, "version": sheet.version, "family": sheet.family,
                                 "provider": entry.provider},

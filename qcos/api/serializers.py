@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from qcos.jobs.models import QuantumJob
 from qcos.jobs.states import JobStatus, Priority
+from workers.providers.registry import get_backend
 
 MAX_TAGS = 50
 
@@ -156,6 +157,8 @@ class JobOutput(serializers.Serializer):
     price_sheet = serializers.CharField(allow_null=True, help_text="sheet_id@version that priced the job.")
     error = JobErrorOutput(allow_null=True)
     timings = TimingsOutput()
+    warning = serializers.CharField(allow_null=True, help_text="Set for DEV MODE backends: hardware names "
+                                                                "simulated locally, whose results are not measured.")
 
     def to_representation(self, job: QuantumJob) -> dict[str, Any]:
         return job_representation(job)
@@ -218,4 +221,10 @@ def job_representation(job: QuantumJob) -> dict[str, Any]:
             "execution_ms_source": result.execution_ms_source if result else None,
             "total_ms": _ms(job.submitted_at, job.completed_at),
         },
+        "warning": _warning(job.backend),
     }
+
+
+def _warning(backend: str) -> str | None:
+    spec = get_backend(backend)
+    return spec.warning or None if spec else None

@@ -30,7 +30,7 @@ def test_submit_answers_202_and_the_job_completes_with_bell_counts(alice):
     assert set(job["counts"]) <= {"00", "11"} and sum(job["counts"].values()) == 1024
     assert job["circuit_hash"].startswith("sha256:") and len(job["circuit_hash"]) == 71
     assert job["tags"] == {"experiment": "bell"} and job["project"] == "quantum-ml"
-    assert job["attempts"] == 1 and job["tenant_id"] == "research-alpha"
+    assert job["attempts"] == 1 and job["tenant_id"] == "research-alpha" and job["warning"] is None
     timings = job["timings"]
     assert timings["execution_ms"] > 0 and timings["execution_ms_source"].startswith("aer")
     assert timings["total_ms"] >= timings["queue_ms"] >= 0

@@ -58,6 +58,8 @@ def test_hardware_names_are_priced_at_the_hardware_sheet_with_the_tier_surcharge
     assert Decimal(job["cost_usd"]) == parts["compute"] + parts["queue"] + parts["storage"]
     assert Decimal(job["cost_usd"]) <= Decimal(job["estimated_cost_usd"])
     assert job["price_sheet"] == "ibm-payg@1"
+    # The response says the results are simulated (the SDK and CLI show it; the evidence records it).
+    assert job["warning"].startswith("DEV MODE: ibm_brisbane is simulated locally")
 
 
 def test_estimates_use_the_published_version_and_the_tenant_tiers(alice, priced_simulator):
@@ -152,3 +154,4 @@ def test_every_backend_names_its_provider_and_price_sheet(alice, priced_simulato
     assert rows["ibm_brisbane"]["price_sheet"]["family"] == "ibm_payg" and rows["ibm_brisbane"]["dev_mode"]
     assert rows["quantinuum_h2"]["price_sheet"]["sheet_id"] == "azure-quantinuum-hqc"
     assert rows["fake_brisbane"]["priced_as"] == "simulator"
+    assert not rows["fake_brisbane"]["dev_mode"] and not rows["simulator"]["dev_mode"]

@@ -54,6 +54,7 @@ class FakeState:
                         "completed_at": None, "queue_ms": None, "execution_ms": None,
                         "total_ms": None},
             "provenance_id": None, "cost_usd": None, "cost_breakdown": None,
+            "warning": f"DEV MODE: {body['backend']} is simulated locally" if body["backend"].startswith("ibm_") else None,
             "_polls": 0,
         }
         self.jobs[job_id] = job
@@ -187,7 +188,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(503, None, raw=b"<html>Service Unavailable</html>")
             if "syntax-error" in body.get("circuit", ""):
                 return self._error(400, "INVALID_CIRCUIT", "unexpected token", line=3, column=7)
-            if body.get("backend") != "simulator":
+            if body.get("backend") not in {"simulator", "ibm_brisbane"}:
                 return self._error(400, "UNKNOWN_BACKEND", f"unknown backend {body.get('backend')!r}")
             if key and key in self.state.by_key:
                 return self._send(202, public(self.state.jobs[self.state.by_key[key]]))

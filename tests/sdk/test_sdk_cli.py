@@ -35,6 +35,14 @@ def test_execute_prints_job_id_then_counts_sorted(sdk_env, qasm_file, capsys):
     assert "\r" not in err  # no progress bar when stderr is not a TTY
 
 
+def test_execute_prints_the_dev_mode_warning_before_the_counts(sdk_env, qasm_file, capsys):
+    assert main(["execute", qasm_file, "--backend", "ibm_brisbane", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "warning: DEV MODE: ibm_brisbane is simulated locally"
+    assert main(["execute", qasm_file, "--quiet"]) == 0
+    assert not any(line.startswith("warning:") for line in capsys.readouterr().out.splitlines())
+
+
 def test_execute_json_and_ledger_options(sdk_env, qasm_file, capsys):
     code = main(["execute", qasm_file, "--backend", "simulator", "--shots", "10", "--ledger",
                  "--tenant", "research-alpha", "--project", "quantum-ml",

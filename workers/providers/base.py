@@ -51,3 +51,8 @@ class BackendSpec:
     max_qubits_clifford: int
     queue: str
     adapter: str  # dotted path of a zero-argument factory, imported only where jobs run
+    warning: str = ""  # DEV MODE: results are simulated here, not measured on the named hardware
+
+    @property
+    def dev_mode(self) -> bool:
+        return bool(self.warning)

@@ -43,6 +43,8 @@ BACKENDS: dict[str, BackendSpec] = {
                              else f"{description} (simulated locally)."),
                 max_qubits=min(qubits, DEV_MODE_MAX_DENSE_QUBITS), max_qubits_clifford=qubits,
                 queue="jobs.local", adapter=f"workers.providers.devmode:{name}",
+                warning=(f"DEV MODE: {name} is simulated locally on a noise model of the device; "
+                         "the results are simulated, not measured on hardware." if provider != "local" else ""),
             )
             for name, provider, qubits, description in DEV_MODE_BACKENDS
         ],
