@@ -98,6 +98,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with a health check that needs no round trip (qcos/db/postgresql).
+        DATABASES["default"]["ENGINE"] = "qcos.db.postgresql"
     if env.bool("QCOS_DB_PREPARED_STATEMENTS", default=True):
         # psycopg 3 binds parameters on the server and prepares a statement the second time a
         # connection runs it: PostgreSQL then stops planning the job path's statements on every
