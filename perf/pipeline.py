@@ -627,8 +627,11 @@ def wait_quiet(args, label: str) -> None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--jobs", type=int, default=50, help="sequential jobs measured for the overhead")
-    p.add_argument("--warmup", type=int, default=5, help="sequential warm-up jobs (not measured)")
+    p.add_argument("--jobs", type=int, default=200, help="sequential jobs measured for the overhead")
+    p.add_argument("--warmup", type=int, default=40,
+                   help="sequential warm-up jobs (not measured): every gunicorn worker and Celery child must "
+                        "have run the job path a few times, as in steady state (imports done, statements "
+                        "prepared on each connection)")
     p.add_argument("--detect", choices=["db", "api", "both"], default="both",
                    help="how the overhead phase sees completion: poll PostgreSQL, poll GET /jobs/{id}, or both "
                         "(two runs; the headline is the db-detected one)")
