@@ -43,6 +43,7 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._idle = threading.Event()
 
     def hold(self, job_id: str, attempt: int) -> None:
         with self._lock:
@@ -64,7 +65,9 @@ class LeaseKeeper:
     def _run(self) -> None:
         while True:
             interval = max(settings.QCOS["JOB_LEASE_SECONDS"] / 3.0, 0.2)
-            time.sleep(min(interval, 1.0))
+            # An Event that is never set, not time.sleep: a test that patches time.sleep must not
+            # turn this thread into a busy loop (nor see its naps among its own).
+            self._idle.wait(min(interval, 1.0))
             due = self._due(interval)
             for job_id, attempt in due:
                 try:

@@ -164,3 +164,17 @@ def test_one_lease_keeper_thread_serves_every_job(alice, monkeypatch):
     keepers = [t for t in threading.enumerate() if t.name == "qcos-lease-keeper"]
     assert len(keepers) == 1 and keepers[0] is execution.lease_keeper._thread
     assert execution.lease_keeper._due(0.0) == []  # nothing left held
+
+
+def test_the_lease_keeper_never_calls_time_sleep(monkeypatch):
+    """Tests patch time.sleep (the SDK's polling tests do): the keeper's thread must not then spin,
+    nor call the patched function from its own thread."""
+    import threading
+    import time
+
+    execution.lease_keeper.hold("job-none", 1)  # starts the thread if this process has none yet
+    execution.lease_keeper.release("job-none")
+    callers: list[str] = []
+    monkeypatch.setattr(time, "sleep", lambda seconds: callers.append(threading.current_thread().name))
+    threading.Event().wait(1.3)  # the keeper wakes at least once a second
+    assert "qcos-lease-keeper" not in callers
