@@ -69,10 +69,24 @@ def audit_append(
     appends sit on every state change's path, and inside ``qcos.rowload.pipeline`` they do not
     wait for the server."""
     now = timezone.now()
-    audit_id = f"audit-{now:%Y%m%d}-{secrets.token_hex(8)}"
     tenant = principal.get("tenant_id", "") if tenant_slug is None else tenant_slug
-    payload = {
-        "audit_id": audit_id,
+    payload = audit_payload(action=action, principal=principal, resource_type=resource_type,
+                            resource_id=resource_id, details=details, outcome=outcome, tenant=tenant, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_auditentry (audit_id, timestamp, tenant_slug, action, resource_type, resource_id, "
+            "outcome, payload, prev_hash, entry_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', '')",
+            [payload["audit_id"], now, tenant, action, resource_type, resource_id, outcome,
+             canonical_json(payload).decode("utf-8")],
+        )
+    return payload
+
+
+def audit_payload(*, action: str, principal: dict[str, Any], resource_type: str, resource_id: str,
+                  details: dict[str, Any] | None, outcome: str, tenant: Any, now: datetime) -> dict[str, Any]:
+    """The entry exactly as stored (its canonical JSON is what the chain hashes)."""
+    return {
+        "audit_id": f"audit-{now:%Y%m%d}-{secrets.token_hex(8)}",
         "timestamp": _timestamp(now),
         "action": action,
         "principal": principal,
@@ -81,13 +95,35 @@ def audit_append(
         "outcome": outcome,
         "tenant_id": tenant,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ledger_auditentry (audit_id, timestamp, tenant_slug, action, resource_type, resource_id, "
-            "outcome, payload, prev_hash, entry_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', '')",
-            [audit_id, now, tenant, action, resource_type, resource_id, outcome, canonical_json(payload).decode("utf-8")],
-        )
-    return payload
+
+
+class Hole(str):
+    """A value the database fills in: ``audit_payload_parts`` leaves a gap for it in the entry's
+    canonical JSON, and the statement that writes the entry supplies its JSON text (an integer's
+    digits, or ``to_json(text)::text``, whose escaping is RFC 8785's for every string)."""
+
+    def __new__(cls, name: str) -> Hole:
+        return super().__new__(cls, f"\x00qcos-hole:{name}\x00")
+
+    @property
+    def name(self) -> str:
+        return self[len("\x00qcos-hole:"):-1]
+
+
+def audit_payload_parts(payload: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The canonical JSON of ``payload`` cut at its ``Hole`` values: ``(texts, holes)`` with
+    ``len(texts) == len(holes) + 1``; the entry is ``texts[0] + value(holes[0]) + texts[1] + …``.
+    Keys are ordered by name, never by value, so filling the holes keeps the bytes canonical."""
+    text = canonical_json(payload).decode("utf-8")
+    texts, holes = [], []
+    marker = '"\\u0000qcos-hole:'
+    while (start := text.find(marker)) >= 0:
+        end = text.index('\\u0000"', start + len(marker))
+        texts.append(text[:start])
+        holes.append(text[start + len(marker):end])
+        text = text[end + len('\\u0000"'):]
+    texts.append(text)
+    return texts, holes
 
 
 def chain_hash(prev_hash: str, payload: str) -> str:

@@ -6,6 +6,12 @@ each compiled per call. On PostgreSQL the UPDATE's ``RETURNING`` row, joined to 
 project in a data-modifying CTE, gives both in one round trip; the UPDATE, its WHERE clause and
 so the guarantees (one winner, fencing by attempt) are unchanged. Other databases (SQLite in the
 embedded mode) keep the ORM path: they return ``NotImplemented`` here.
+
+The claim also writes its ``JOB_STARTED`` audit entry in the same statement (a second
+data-modifying CTE that inserts only if the UPDATE matched), so a claim is one autocommitted
+round trip instead of UPDATE, INSERT and COMMIT. The entry's payload is the canonical JSON that
+``audit_append`` would have written: ``ledger.audit.audit_payload_parts`` leaves holes for the two
+values only the UPDATE knows (the attempt number and the tenant's slug), and SQL fills them.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from django.db import connection, connections
 
+from ledger.audit import audit_payload_parts
 from qcos.tenancy.models import Project, Tenant
 
 from .models import QuantumJob
@@ -23,8 +31,14 @@ from qcos.rowload import Pending, Shape, load_row
 from .states import JobStatus
 
 
+#: What the claim's audit entry leaves for the database to fill (``ledger.audit.Hole``): the
+#: attempt number the UPDATE just counted, and the job's tenant.
+_HOLE_SQL = {"attempt": "j.attempts::text", "tenant": "to_json(t.slug::text)::text"}
+
+
 class _Statement:
-    def __init__(self, alias: str, set_clause: str, where_clause: str, with_project: bool) -> None:
+    def __init__(self, alias: str, set_clause: str, where_clause: str, with_project: bool,
+                 audit_holes: tuple[str, ...] | None = None) -> None:
         conn = connections[alias]
         quote = conn.ops.quote_name
         job_table = quote(QuantumJob._meta.db_table)
@@ -37,8 +51,17 @@ class _Statement:
             joins.append(f"JOIN {quote(Project._meta.db_table)} p ON p.{quote(Project._meta.pk.column)} = "
                          f"j.{quote(QuantumJob._meta.get_field('project').column)}")
         columns = self.main.columns + [c for _, shape in self.related for c in shape.columns]
+        audit = ""
+        if audit_holes is not None:
+            # The entry's canonical JSON: Python's texts (parameters) around the holes' SQL values.
+            payload = " || ".join(["%s", *(f"{_HOLE_SQL[hole]} || %s" for hole in audit_holes)])
+            audit = (
+                ", a AS (INSERT INTO ledger_auditentry (audit_id, timestamp, tenant_slug, action, resource_type, "
+                f"resource_id, outcome, payload, prev_hash, entry_hash) SELECT %s, %s, t.slug, %s, %s, j.id, %s, "
+                f"{payload}, '', '' FROM j {joins[0]})"
+            )
         self.sql = (
-            f"WITH j AS (UPDATE {job_table} SET {set_clause} WHERE {where_clause} RETURNING {job_table}.*) "
+            f"WITH j AS (UPDATE {job_table} SET {set_clause} WHERE {where_clause} RETURNING {job_table}.*){audit} "
             f"SELECT {', '.join(columns)} FROM j {' '.join(joins)}"
         )
 
@@ -57,13 +80,14 @@ class _Statement:
 
 
 @cache
-def _claim_statement(alias: str) -> _Statement:
+def _claim_statement(alias: str, audit_holes: tuple[str, ...]) -> _Statement:
     return _Statement(
         alias,
         "status = %s, attempts = attempts + 1, claimed_by = %s, lease_expires_at = %s, started_at = %s, "
         "updated_at = %s",
         "id = %s AND status = %s AND attempts < %s",
         with_project=False,
+        audit_holes=audit_holes,
     )
 
 
@@ -77,13 +101,17 @@ def _complete_statement(alias: str) -> _Statement:
     )
 
 
-def claim(*, job_id: str, worker: str, now: datetime, lease_until: datetime, max_attempts: int):
-    """QUEUED → RUNNING for ``worker``; the job (tenant loaded), None if not claimable, or
-    NotImplemented off PostgreSQL."""
+def claim(*, job_id: str, worker: str, now: datetime, lease_until: datetime, max_attempts: int,
+          entry: dict[str, Any]):
+    """QUEUED → RUNNING for ``worker`` and its audit ``entry`` (an ``audit_payload`` whose
+    attempt and tenant are ``Hole``s), in one statement: the job (tenant loaded), None if not
+    claimable (then nothing is written), or NotImplemented off PostgreSQL."""
     if connection.vendor != "postgresql":
         return NotImplemented
-    return _claim_statement(connection.alias).run(
-        [JobStatus.RUNNING, worker, lease_until, now, now, job_id, JobStatus.QUEUED, max_attempts]
+    texts, holes = audit_payload_parts(entry)
+    audit = [entry["audit_id"], now, entry["action"], entry["resource"]["type"], entry["outcome"], *texts]
+    return _claim_statement(connection.alias, tuple(holes)).run(
+        [JobStatus.RUNNING, worker, lease_until, now, now, job_id, JobStatus.QUEUED, max_attempts, *audit]
     )
 
 

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from finops import services as finops
-from ledger.audit import Outcome, audit_append, system_principal, user_principal
+from ledger.audit import Hole, Outcome, audit_append, audit_payload, system_principal, user_principal
 from ledger.evidence import evidence_record, trail_entry
 from ledger.evidence import trail_send as evidence_trail_send
 from qcos import rowload
@@ -300,30 +300,36 @@ def job_cancel(*, principal: Principal, job: QuantumJob) -> QuantumJob:
 
 
 def job_claim(*, job_id: str, worker: str) -> QuantumJob | None:
-    """Take a QUEUED job for execution. None when another delivery or worker already has it, it
-    is no longer QUEUED, or it has used up its attempts (the reconciler then fails it)."""
-    now = timezone.now()
-    lease = timedelta(seconds=_config()["JOB_LEASE_SECONDS"])
-    with transaction.atomic():
-        # PostgreSQL: the conditional UPDATE returns the job and its tenant in one statement.
-        from . import fast_transitions
+    """Take a QUEUED job for execution, with its ``JOB_STARTED`` audit entry. None when another
+    delivery or worker already has it, it is no longer QUEUED, or it has used up its attempts
+    (the reconciler then fails it)."""
+    from . import fast_transitions
 
-        job = fast_transitions.claim(job_id=job_id, worker=worker, now=now, lease_until=now + lease,
-                                     max_attempts=_config()["JOB_MAX_ATTEMPTS"])
-        if job is NotImplemented:
-            claimed = QuantumJob.objects.filter(
-                pk=job_id, status=JobStatus.QUEUED, attempts__lt=_config()["JOB_MAX_ATTEMPTS"]
-            ).update(
-                status=JobStatus.RUNNING,
-                attempts=F("attempts") + 1,
-                claimed_by=worker,
-                lease_expires_at=now + lease,
-                started_at=now,
-                updated_at=now,
-            )
-            job = QuantumJob.objects.select_related("tenant").get(pk=job_id) if claimed else None
-        if job is None:
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=_config()["JOB_LEASE_SECONDS"])
+    max_attempts = _config()["JOB_MAX_ATTEMPTS"]
+    # PostgreSQL: one statement claims, audits and returns the job with its tenant.
+    entry = audit_payload(
+        action="JOB_STARTED", principal={**system_principal("worker", Hole("tenant")), "worker": worker},
+        resource_type="quantum_job", resource_id=job_id, details={"attempt": Hole("attempt"), "worker": worker},
+        outcome=Outcome.SUCCESS, tenant=Hole("tenant"), now=now,
+    )
+    job = fast_transitions.claim(job_id=job_id, worker=worker, now=now, lease_until=lease_until,
+                                 max_attempts=max_attempts, entry=entry)
+    if job is not NotImplemented:
+        return job
+    with transaction.atomic():
+        claimed = QuantumJob.objects.filter(pk=job_id, status=JobStatus.QUEUED, attempts__lt=max_attempts).update(
+            status=JobStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            claimed_by=worker,
+            lease_expires_at=lease_until,
+            started_at=now,
+            updated_at=now,
+        )
+        if not claimed:
             return None
+        job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
         _audit_job(job, "JOB_STARTED", _worker_principal(worker, job), {"attempt": job.attempts, "worker": worker})
     return job
 

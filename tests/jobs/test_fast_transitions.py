@@ -37,26 +37,67 @@ def _fields(job):
     return {f.attname: getattr(job, f.attname) for f in QuantumJob._meta.concrete_fields}
 
 
-def test_claim_returns_the_updated_row_with_its_tenant_in_one_statement(queued):
+def _started_entry(job_id, worker, now):
+    from ledger.audit import Hole, audit_payload, system_principal
+
+    return audit_payload(action="JOB_STARTED", principal={**system_principal("worker", Hole("tenant")), "worker": worker},
+                         resource_type="quantum_job", resource_id=job_id,
+                         details={"attempt": Hole("attempt"), "worker": worker}, outcome="SUCCESS",
+                         tenant=Hole("tenant"), now=now)
+
+
+def test_claim_returns_the_updated_row_with_its_tenant_and_audits_it_in_one_statement(queued):
+    from ledger.audit import system_principal
+    from ledger.crypto.canonical import canonical_json
+    from ledger.models import AuditEntry
+
     now = timezone.now()
+    entry = _started_entry(queued.id, "w:1", now)
     with CaptureQueriesContext(connection) as queries:
         job = fast_transitions.claim(job_id=queued.id, worker="w:1", now=now, lease_until=now + timedelta(seconds=60),
-                                     max_attempts=3)
+                                     max_attempts=3, entry=entry)
         assert job.tenant.slug == "research-alpha"
     assert len(queries) == 1
     stored = QuantumJob.objects.get(pk=queued.id)
     assert _fields(job) == _fields(stored)
     assert (stored.status, stored.attempts, stored.claimed_by, stored.started_at) == ("RUNNING", 1, "w:1", now)
-    # A second delivery, or a job out of attempts, is not claimable and nothing changes.
-    assert fast_transitions.claim(job_id=queued.id, worker="w:2", now=now, lease_until=now, max_attempts=3) is None
+    # The entry is byte for byte what audit_append writes for the same facts (the chain hashes it).
+    row = AuditEntry.objects.get(audit_id=entry["audit_id"])
+    expected = {**entry, "principal": {**system_principal("worker", "research-alpha"), "worker": "w:1"},
+                "details": {"attempt": 1, "worker": "w:1"}, "tenant_id": "research-alpha"}
+    assert row.payload == canonical_json(expected).decode()
+    assert (row.action, row.tenant_slug, row.resource_id, row.timestamp) == ("JOB_STARTED", "research-alpha",
+                                                                             queued.id, now)
+    # A second delivery, or a job out of attempts, is not claimable: nothing changes, nothing is audited.
+    again = _started_entry(queued.id, "w:2", now)
+    assert fast_transitions.claim(job_id=queued.id, worker="w:2", now=now, lease_until=now, max_attempts=3,
+                                  entry=again) is None
     QuantumJob.objects.filter(pk=queued.id).update(status="QUEUED")
-    assert fast_transitions.claim(job_id=queued.id, worker="w:2", now=now, lease_until=now, max_attempts=1) is None
+    assert fast_transitions.claim(job_id=queued.id, worker="w:2", now=now, lease_until=now, max_attempts=1,
+                                  entry=again) is None
     assert QuantumJob.objects.get(pk=queued.id).claimed_by == "w:1"
+    assert not AuditEntry.objects.filter(audit_id=again["audit_id"]).exists()
+
+
+def test_an_awkward_tenant_slug_still_gives_canonical_bytes():
+    """to_json's escaping is RFC 8785's: the fill is checked against the reference encoder."""
+    from ledger.audit import Hole, audit_payload_parts
+    from ledger.crypto.canonical import canonical_json
+
+    payload = {"a": Hole("tenant"), "b": [1, Hole("attempt")], "z": "x"}
+    texts, holes = audit_payload_parts(payload)
+    assert holes == ["tenant", "attempt"]
+    for value in ["plain", 'quo"te\\back', "tab\tnew\nline\u0001", "ünï", "\u2028"]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_json(%s::text)::text", [value])
+            filled = texts[0] + cursor.fetchone()[0] + texts[1] + "7" + texts[2]
+        assert filled == canonical_json({"a": value, "b": [1, 7], "z": "x"}).decode(), value
 
 
 def test_complete_is_fenced_by_the_attempt_and_loads_tenant_and_project(queued):
     now = timezone.now()
-    fast_transitions.claim(job_id=queued.id, worker="w:1", now=now, lease_until=now, max_attempts=3)
+    fast_transitions.claim(job_id=queued.id, worker="w:1", now=now, lease_until=now, max_attempts=3,
+                           entry=_started_entry(queued.id, "w:1", now))
     assert fast_transitions.complete(job_id=queued.id, attempt=2, now=now) is None
     assert QuantumJob.objects.get(pk=queued.id).status == "RUNNING"
     with CaptureQueriesContext(connection) as queries:
