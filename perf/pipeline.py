@@ -772,6 +772,14 @@ def main(argv=None) -> int:
                 print("  CPU ms per job (incl. polling): " + ", ".join(f"{k} {v:.1f}" for k, v in res["cpu_ms"].items()))
                 if res["cpu_ms"].get("other processes", 0) > 0.15 * median(parts["wall"]):
                     print("  WARNING: other processes used the CPU during this phase")
+                inside = median(parts["aer_execution"])
+                if inside > 1.3 * bare["median_ms"]:
+                    # A shared virtual host can slow down for minutes with no other process to blame;
+                    # Aer's own time for the same circuit inside the jobs shows it (≈ 1.1x the bare
+                    # loop when the host runs at its usual speed: a job's Aer runs with colder caches).
+                    print(f"  WARNING: Aer took {inside:.2f} ms inside the jobs against {bare['median_ms']:.2f} ms in the "
+                          f"bare loop ({inside / bare['median_ms']:.1f}x; ≈ 1.1x is usual): the host slowed down during "
+                          "this phase")
             headline = results[0]
 
         tp = None
