@@ -24,6 +24,7 @@ Windows are UTC calendar days and months, per policy. Money is integer micro-dol
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import nullcontext
 from collections.abc import Iterable, Mapping
@@ -39,7 +40,7 @@ from django.utils import timezone
 
 from ledger.audit import Outcome, audit_append, system_principal
 from qcos.errors import ApprovalRequired, BudgetExceeded, PricingFailed
-from qcos.rowload import Pending
+from qcos.rowload import Pending, insert_row_returning_pk
 from qcos.tenancy.models import Project, Tenant
 
 from .catalog import BACKENDS as PRICED_BACKENDS
@@ -369,6 +370,10 @@ class _SoftBlocked(Exception):
         self.window = window
 
 
+#: What a reservation inserts: every column but the key, which PostgreSQL assigns (and returns).
+_CHARGE_COLUMNS = tuple(f.attname for f in Charge._meta.concrete_fields if not f.primary_key)
+
+
 def budget_admit(
     *,
     tenant: Tenant,
@@ -424,7 +429,7 @@ def budget_admit(
         with transaction.atomic() if _any_soft(windows) else nullcontext():
             # Insert before reserving: the window rows stay locked from the reservation until the
             # caller commits, so nothing else should run in between.
-            _insert(charge)
+            insert_row_returning_pk(connection, charge, _CHARGE_COLUMNS)
             _, over = _reserve_windows(windows, amount, override=False)
     except _SoftBlocked as blocked:
         charge.pk, charge._state.adding = None, True  # its insert was rolled back with the savepoint
@@ -446,9 +451,6 @@ def budget_admit(
             admission.messages.append(str(_exceeded(window, amount)))
     _notify_thresholds(windows, over, tenant=tenant, resource_id=resource_id, amount=amount)
     return admission
-
-
-_INSERT_SQL: dict[type, tuple[list, str]] = {}
 
 
 class _hot_cursor:
@@ -480,25 +482,6 @@ class _hot_cursor:
     def __exit__(self, *exc):
         self._cursor.close()
         return False
-
-
-def _insert(obj) -> None:
-    """``obj.save(force_insert=True)`` without the ORM's per-call query compilation (a third of a
-    reservation's CPU): the same field preparation (``pre_save``, ``get_db_prep_save``), one
-    prepared INSERT … RETURNING id. No signals are sent (nothing listens to Charge)."""
-    model = type(obj)
-    if model not in _INSERT_SQL:
-        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
-        _INSERT_SQL[model] = (fields, f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({placeholders}) "
-                                      f"RETURNING {connection.ops.quote_name(model._meta.pk.column)}")
-    fields, sql = _INSERT_SQL[model]
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with _hot_cursor() as cursor:
-        cursor.execute(sql, values)
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding, obj._state.db = False, connection.alias
 
 
 def _any_soft(windows: list[BudgetWindow]) -> bool:
@@ -568,8 +551,6 @@ def charge_settle(*, resource_type: str, resource_id: str,
     DEV MODE simulation of hardware), the estimate is charged: the reservation is what the job
     would have cost, and nothing measured says otherwise.
     """
-    import json
-
     # On PostgreSQL the HELD row stays locked to the end of the transaction, so the capture below
     # cannot miss it and need not read its own result (it can travel in a pipeline).
     row = (held or settlement_send(resource_type=resource_type, resource_id=resource_id)).fetchone()
@@ -838,7 +819,6 @@ def _enqueue_notification(policy_id: int, payload: dict[str, Any]) -> None:
 
 def budget_notify(*, policy_id: int, payload: Mapping[str, Any]) -> None:
     """Send one budget notification: e-mail to the policy's list and a POST to its webhook."""
-    import json
     import urllib.request
 
     from django.conf import settings

@@ -74,12 +74,17 @@ def audit_append(
                             resource_id=resource_id, details=details, outcome=outcome, tenant=tenant, now=now)
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO ledger_auditentry (audit_id, timestamp, tenant_slug, action, resource_type, resource_id, "
-            "outcome, payload, prev_hash, entry_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', '')",
+            f"INSERT INTO {AUDIT_INSERT} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', '')",
             [payload["audit_id"], now, tenant, action, resource_type, resource_id, outcome,
              canonical_json(payload).decode("utf-8")],
         )
     return payload
+
+
+#: The table and columns an append writes, in this order (the last two, the chain's links, are
+#: empty until ``audit_sequence``). Also used by statements that append in SQL (the job claim).
+AUDIT_INSERT = ("ledger_auditentry (audit_id, timestamp, tenant_slug, action, resource_type, resource_id, outcome, "
+                "payload, prev_hash, entry_hash)")
 
 
 def audit_payload(*, action: str, principal: dict[str, Any], resource_type: str, resource_id: str,
@@ -104,10 +109,6 @@ class Hole(str):
 
     def __new__(cls, name: str) -> Hole:
         return super().__new__(cls, f"\x00qcos-hole:{name}\x00")
-
-    @property
-    def name(self) -> str:
-        return self[len("\x00qcos-hole:"):-1]
 
 
 def audit_payload_parts(payload: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -67,15 +67,29 @@ def load_row(conn: BaseDatabaseWrapper, row, main: Shape, related: list[tuple[An
 
 
 class _Insert:
-    def __init__(self, conn: BaseDatabaseWrapper, model: type[models.Model], names: tuple[str, ...]) -> None:
+    def __init__(self, conn: BaseDatabaseWrapper, model: type[models.Model], names: tuple[str, ...],
+                 returning_pk: bool = False) -> None:
         quote = conn.ops.quote_name
         self.fields = [model._meta.get_field(name) for name in names]
         columns = ", ".join(quote(f.column) for f in self.fields)
         self.sql = (f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
                     f"VALUES ({', '.join(['%s'] * len(self.fields))})")
+        if returning_pk:
+            self.sql += f" RETURNING {quote(model._meta.pk.column)}"
+
+    def params(self, conn: BaseDatabaseWrapper, instance: models.Model) -> list[Any]:
+        return [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in self.fields]
 
 
-_inserts: dict[tuple[str, type[models.Model], tuple[str, ...]], _Insert] = {}
+_inserts: dict[tuple[str, type[models.Model], tuple[str, ...], bool], _Insert] = {}
+
+
+def _plan(conn: BaseDatabaseWrapper, model: type[models.Model], names: tuple[str, ...], returning_pk: bool) -> _Insert:
+    key = (conn.alias, model, names, returning_pk)
+    plan = _inserts.get(key)
+    if plan is None:
+        plan = _inserts[key] = _Insert(conn, model, names, returning_pk)
+    return plan
 
 
 def insert_row(conn: BaseDatabaseWrapper, instance: models.Model, names: tuple[str, ...]) -> None:
@@ -91,11 +105,8 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: list[tuple[models.Model, tuple[
     binding (``QCOS_DB_PREPARED_STATEMENTS``), where each INSERT is also a prepared statement."""
     statements = []
     for instance, names in rows:
-        key = (conn.alias, type(instance), names)
-        plan = _inserts.get(key)
-        if plan is None:
-            plan = _inserts[key] = _Insert(conn, type(instance), names)
-        statements.append((plan.sql, [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in plan.fields]))
+        plan = _plan(conn, type(instance), names, returning_pk=False)
+        statements.append((plan.sql, plan.params(conn, instance)))
     with conn.cursor() as cursor:
         if len(statements) > 1 and conn.vendor == "postgresql" and _client_side_binding(cursor):
             cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
@@ -106,6 +117,17 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: list[tuple[models.Model, tuple[
     for instance, _ in rows:
         instance._state.adding = False
         instance._state.db = conn.alias
+
+
+def insert_row_returning_pk(conn: BaseDatabaseWrapper, instance: models.Model, names: tuple[str, ...]) -> None:
+    """``insert_row`` for a model whose key the database assigns: INSERT … RETURNING it, and set
+    it on ``instance`` (its read waits for the server, in a pipeline too)."""
+    plan = _plan(conn, type(instance), names, returning_pk=True)
+    with conn.cursor() as cursor:
+        cursor.execute(plan.sql, plan.params(conn, instance))
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = conn.alias
 
 
 def _client_side_binding(cursor) -> bool:

@@ -227,4 +227,4 @@ def job_representation(job: QuantumJob) -> dict[str, Any]:
 
 def _warning(backend: str) -> str | None:
     spec = get_backend(backend)
-    return spec.warning or None if spec else None
+    return (spec.warning or None) if spec else None

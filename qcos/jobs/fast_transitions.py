@@ -23,11 +23,11 @@ from typing import Any
 
 from django.db import connection, connections
 
-from ledger.audit import audit_payload_parts
+from ledger.audit import AUDIT_INSERT, audit_payload_parts
+from qcos.rowload import Pending, Shape, load_row
 from qcos.tenancy.models import Project, Tenant
 
 from .models import QuantumJob
-from qcos.rowload import Pending, Shape, load_row
 from .states import JobStatus
 
 
@@ -56,9 +56,8 @@ class _Statement:
             # The entry's canonical JSON: Python's texts (parameters) around the holes' SQL values.
             payload = " || ".join(["%s", *(f"{_HOLE_SQL[hole]} || %s" for hole in audit_holes)])
             audit = (
-                ", a AS (INSERT INTO ledger_auditentry (audit_id, timestamp, tenant_slug, action, resource_type, "
-                f"resource_id, outcome, payload, prev_hash, entry_hash) SELECT %s, %s, t.slug, %s, %s, j.id, %s, "
-                f"{payload}, '', '' FROM j {joins[0]})"
+                f", a AS (INSERT INTO {AUDIT_INSERT} SELECT %s, %s, t.slug, %s, %s, j.id, %s, {payload}, '', '' "
+                f"FROM j {joins[0]})"
             )
         self.sql = (
             f"WITH j AS (UPDATE {job_table} SET {set_clause} WHERE {where_clause} RETURNING {job_table}.*){audit} "

@@ -310,7 +310,7 @@ def job_claim(*, job_id: str, worker: str) -> QuantumJob | None:
     max_attempts = _config()["JOB_MAX_ATTEMPTS"]
     # PostgreSQL: one statement claims, audits and returns the job with its tenant.
     entry = audit_payload(
-        action="JOB_STARTED", principal={**system_principal("worker", Hole("tenant")), "worker": worker},
+        action="JOB_STARTED", principal=_worker_principal(worker, Hole("tenant")),
         resource_type="quantum_job", resource_id=job_id, details={"attempt": Hole("attempt"), "worker": worker},
         outcome=Outcome.SUCCESS, tenant=Hole("tenant"), now=now,
     )
@@ -330,7 +330,8 @@ def job_claim(*, job_id: str, worker: str) -> QuantumJob | None:
         if not claimed:
             return None
         job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
-        _audit_job(job, "JOB_STARTED", _worker_principal(worker, job), {"attempt": job.attempts, "worker": worker})
+        _audit_job(job, "JOB_STARTED", _worker_principal(worker, job.tenant.slug),
+                   {"attempt": job.attempts, "worker": worker})
     return job
 
 
@@ -368,7 +369,7 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
             job = completed()
         if job is None:
             return False
-        entry = _audit_job(job, "JOB_COMPLETED", _worker_principal(worker, job), {
+        entry = _audit_job(job, "JOB_COMPLETED", _worker_principal(worker, job.tenant.slug), {
             # Whole microseconds: no floats in audit payloads or bundles (see ledger.crypto.canonical).
             "attempt": attempt, "execution_us": round(outcome.execution_ms * 1000),
             "backend_version": outcome.backend_version,
@@ -395,7 +396,7 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
     return True
 
 
-def _settle_job(job: QuantumJob, outcome: ExecutionOutcome, held) -> None:
+def _settle_job(job: QuantumJob, outcome: ExecutionOutcome, held: rowload.Pending) -> None:
     """Capture the job's cost (never above its reservation) and put it on the job."""
     metered = {k: outcome.metadata[k] for k in ("usage_seconds", "duration_ms", "execution_ms", "hqc")
                if k in (outcome.metadata or {})}
@@ -432,7 +433,7 @@ def job_fail(*, job_id: str, attempt: int, code: str, message: str, transient: b
             )
             if requeued:
                 job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
-                _audit_job(job, "JOB_REQUEUED", _worker_principal(job.claimed_by, job), details, Outcome.FAILURE)
+                _audit_job(job, "JOB_REQUEUED", _worker_principal(job.claimed_by, job.tenant.slug), details, Outcome.FAILURE)
                 transaction.on_commit(lambda: job_enqueue(job=job))
                 return JobStatus.QUEUED
         failed = running.update(
@@ -442,7 +443,7 @@ def job_fail(*, job_id: str, attempt: int, code: str, message: str, transient: b
         if not failed:
             return None
         job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
-        _audit_job(job, "JOB_FAILED", _worker_principal(job.claimed_by, job), details, Outcome.FAILURE)
+        _audit_job(job, "JOB_FAILED", _worker_principal(job.claimed_by, job.tenant.slug), details, Outcome.FAILURE)
         finops.charge_release(resource_type="quantum_job", resource_id=job_id)
     return JobStatus.FAILED
 
@@ -463,8 +464,8 @@ def _audit_job(job: QuantumJob, action: str, principal: dict[str, Any], details:
                  details=details, outcome=outcome, tenant_slug=job.tenant.slug)
 
 
-def _worker_principal(worker: str, job: QuantumJob) -> dict[str, Any]:
-    return {**system_principal("worker", job.tenant.slug), "worker": worker}
+def _worker_principal(worker: str, tenant_slug: str) -> dict[str, Any]:
+    return {**system_principal("worker", tenant_slug), "worker": worker}
 
 
 def jobs_reconcile() -> Reconciliation:
