@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import nullcontext
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from ledger.audit import Outcome, audit_append, system_principal
 from qcos.errors import ApprovalRequired, BudgetExceeded, PricingFailed
-from qcos.rowload import Pending, insert_row_returning_pk
+from qcos.rowload import Pending, insert_row
 from qcos.tenancy.models import Project, Tenant
 
 from .catalog import BACKENDS as PRICED_BACKENDS
@@ -140,22 +140,26 @@ class PolicyList(list):
 _POLICY_SQL: dict[str, tuple] = {}
 
 
-def _policy_statement():
+def _policy_statement(by_project_slug: bool = False):
     """The one statement that reads the policies covering a job and their current windows,
     written once per process from the models' metadata (rowload turns rows back into models
-    through the ORM's own converters)."""
+    through the ORM's own converters). ``by_project_slug``: the project is named by its slug
+    (a subquery), so the read need not wait for the project's own."""
     from qcos.rowload import Shape
 
-    if connection.vendor not in _POLICY_SQL:
+    key = (connection.vendor, by_project_slug)
+    if key not in _POLICY_SQL:
         policy, window = Shape(connection, BudgetPolicy, "p"), Shape(connection, BudgetWindow, "w")
+        project = ("(SELECT pr.id FROM tenancy_project pr WHERE pr.tenant_id = %s AND pr.slug = %s)"
+                   if by_project_slug else "%s")
         sql = (
             f"SELECT {', '.join(policy.columns)}, {', '.join(window.columns)} FROM finops_budgetpolicy p "
             "LEFT JOIN finops_budgetwindow w ON w.policy_id = p.id AND "
             "((w.kind = 'month' AND w.period_start = %s) OR (w.kind = 'day' AND w.period_start = %s)) "
-            "WHERE p.tenant_id = %s AND (p.project_id IS NULL OR p.project_id = %s) ORDER BY p.id, w.id"
+            f"WHERE p.tenant_id = %s AND (p.project_id IS NULL OR p.project_id = {project}) ORDER BY p.id, w.id"
         )
-        _POLICY_SQL[connection.vendor] = (sql, policy, window)
-    return _POLICY_SQL[connection.vendor]
+        _POLICY_SQL[key] = (sql, policy, window)
+    return _POLICY_SQL[key]
 
 
 def policies_for(*, tenant: Tenant | int, project: Project | int | None, moment: datetime | None = None) -> PolicyList:
@@ -167,6 +171,21 @@ def policies_for(*, tenant: Tenant | int, project: Project | int | None, moment:
     with _hot_cursor() as cursor:
         cursor.execute(sql, [periods[WindowKind.MONTH], periods[WindowKind.DAY], tenant_id, project_id])
         rows = cursor.fetchall()
+    return _policy_list(rows, periods, policy_shape, window_shape)
+
+
+def policies_send(*, tenant: Tenant, project_slug: str, moment: datetime | None = None) -> Callable[[], PolicyList]:
+    """``policies_for`` the tenant's project named ``project_slug``, sent now and read when the
+    returned callable is called: in a pipeline (``qcos.rowload.pipeline``) it shares the round
+    trip of the project's own read (``qcos.tenancy.selectors.project_send``)."""
+    periods = window_periods(moment or timezone.now())
+    sql, policy_shape, window_shape = _policy_statement(by_project_slug=True)
+    pending = Pending(connection, sql, [periods[WindowKind.MONTH], periods[WindowKind.DAY], tenant.pk, tenant.pk,
+                                        project_slug])
+    return lambda: _policy_list(pending.fetchall(), periods, policy_shape, window_shape)
+
+
+def _policy_list(rows, periods: dict[str, date], policy_shape, window_shape) -> PolicyList:
     result, windows, seen = PolicyList(), [], {}
     n = len(policy_shape)
     for row in rows:
@@ -428,8 +447,10 @@ def budget_admit(
     try:
         with transaction.atomic() if _any_soft(windows) else nullcontext():
             # Insert before reserving: the window rows stay locked from the reservation until the
-            # caller commits, so nothing else should run in between.
-            insert_row_returning_pk(connection, charge, _CHARGE_COLUMNS)
+            # caller commits, so nothing else should run in between. Its key is not read back
+            # (a charge is found by its resource): in a pipeline the INSERT need not wait.
+            insert_row(connection, charge, _CHARGE_COLUMNS)
+            charge.pk = None
             _, over = _reserve_windows(windows, amount, override=False)
     except _SoftBlocked as blocked:
         charge.pk, charge._state.adding = None, True  # its insert was rolled back with the savepoint
@@ -446,7 +467,7 @@ def budget_admit(
         return _hold(admission)
     if over:
         charge.over_limit = True
-        Charge.objects.filter(pk=charge.pk).update(over_limit=True)
+        Charge.objects.filter(resource_type=resource_type, resource_id=resource_id).update(over_limit=True)
         for window in over:
             admission.messages.append(str(_exceeded(window, amount)))
     _notify_thresholds(windows, over, tenant=tenant, resource_id=resource_id, amount=amount)
@@ -533,12 +554,77 @@ class SettledCost:
     note: str
 
 
-def settlement_send(*, resource_type: str, resource_id: str) -> Pending:
-    """Send the read (and, on PostgreSQL, the lock) of a resource's HELD charge, for
-    ``charge_settle(held=...)``: in a pipeline it shares the round trip of the statements
-    around it (``qcos.rowload.pipeline``)."""
-    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
-    return Pending(connection, _SETTLE_READ_SQL + lock, [resource_type, resource_id])
+def settlement_send(*, resource_type: str, resource_id: str, lock: bool = True) -> Pending:
+    """Send the read of a resource's HELD charge, for ``settlement_price``/``charge_settle(held=...)``:
+    in a pipeline it shares the round trip of the statements around it (``qcos.rowload.pipeline``).
+    ``lock`` (PostgreSQL): lock the row to the end of the transaction. An unlocked read (a worker
+    reads it with its claim) is safe to settle from because ``settlement_write`` only captures a
+    charge that is still HELD, and says whether it was."""
+    suffix = " FOR UPDATE" if lock and connection.vendor == "postgresql" else ""
+    return Pending(connection, _SETTLE_READ_SQL + suffix, [resource_type, resource_id])
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What capturing a HELD charge will write: ``settlement_price``'s answer, ``settlement_write``'s input."""
+
+    charge_id: int
+    windows: list[int]
+    reserved: int
+    amount: int
+    parts: dict[str, str]
+    note: str
+
+    @property
+    def cost(self) -> SettledCost:
+        return SettledCost(cost_usd=usd(self.amount), breakdown=self.parts, note=self.note)
+
+
+def settlement_price(row: tuple | None, actual: Decimal | Mapping[str, Any] | None) -> Settlement | None:
+    """The capture of the charge ``row`` (``settlement_send``'s) for what the provider metered:
+    never above the reservation. Writes nothing; None without a HELD charge."""
+    if row is None:
+        return None
+    charge_id, estimate_json, windows, reserved, estimated = row
+    est = estimate_from_dict(json.loads(estimate_json) if isinstance(estimate_json, str | bytes) else estimate_json)
+    windows = json.loads(windows) if isinstance(windows, str | bytes) else windows
+    note = ""
+    if isinstance(actual, Decimal):  # priced by the caller
+        cost, breakdown = actual, dict(est.breakdown)
+    else:
+        cost, breakdown, note = _actual(est, actual)
+    return Settlement(charge_id=charge_id, windows=sorted(windows or []), reserved=reserved,
+                      amount=min(micros(cost), estimated), parts={k: str(v) for k, v in breakdown.items()}, note=note)
+
+
+def settlement_write(settlement: Settlement, *, fenced: bool = False) -> Callable[[], bool]:
+    """Send the capture, in the caller's transaction: the charge HELD → SETTLED and, only if it
+    was still HELD, its windows' reservation released and the amount spent. The returned callable
+    says whether it was (in a pipeline, reading it waits for the server).
+
+    ``fenced`` (PostgreSQL): a charge no longer HELD fails the statement with ``qcos_fence``'s
+    ``STALE_CHARGE`` instead, aborting the transaction, for a caller that commits in the same
+    round trip (``qcos.rowload.commit_with_pipeline``); the callable is then always true."""
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        # One statement: the windows follow only if the charge was captured; they are locked in id
+        # order like reservations lock them.
+        settled = Pending(connection, _SETTLE_PG_SQL.format(
+            result="qcos_fence(count(*) = 1, %s)" if fenced else "id"), [
+            settlement.amount, now, json.dumps(settlement.parts), settlement.charge_id,
+            settlement.windows, settlement.reserved, settlement.amount, *([STALE_CHARGE] if fenced else []),
+        ])
+        return (lambda: True) if fenced else (lambda: settled.fetchone() is not None)
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLE_SQL, [settlement.amount, now, json.dumps(settlement.parts), settlement.charge_id])
+        captured = cursor.rowcount == 1
+        if captured and settlement.windows:
+            cursor.execute(_SETTLE_WINDOWS_SQLITE, [settlement.reserved, settlement.amount, json.dumps(settlement.windows)])
+    return lambda: captured
+
+
+#: ``qcos_fence``'s SQLSTATE when a fenced capture finds its charge no longer HELD (jobs migration 0003).
+STALE_CHARGE = "QC002"
 
 
 def charge_settle(*, resource_type: str, resource_id: str,
@@ -551,32 +637,11 @@ def charge_settle(*, resource_type: str, resource_id: str,
     DEV MODE simulation of hardware), the estimate is charged: the reservation is what the job
     would have cost, and nothing measured says otherwise.
     """
-    # On PostgreSQL the HELD row stays locked to the end of the transaction, so the capture below
-    # cannot miss it and need not read its own result (it can travel in a pipeline).
     row = (held or settlement_send(resource_type=resource_type, resource_id=resource_id)).fetchone()
-    if row is None:
+    settlement = settlement_price(row, actual)
+    if settlement is None or not settlement_write(settlement)():
         return None
-    charge_id, estimate_json, windows, reserved, estimated = row
-    est = estimate_from_dict(json.loads(estimate_json) if isinstance(estimate_json, str | bytes) else estimate_json)
-    windows = json.loads(windows) if isinstance(windows, str | bytes) else windows
-    note = ""
-    if isinstance(actual, Decimal):  # priced by the caller
-        cost, breakdown = actual, dict(est.breakdown)
-    else:
-        cost, breakdown, note = _actual(est, actual)
-    amount = min(micros(cost), estimated)
-    parts = {k: str(v) for k, v in breakdown.items()}
-    with _hot_cursor() as cursor:
-        pg = connection.vendor == "postgresql"
-        cursor.execute(_SETTLE_SQL.format(json="%s::jsonb" if pg else "%s"),
-                       [amount, timezone.now(), json.dumps(parts), charge_id])
-        if not pg and cursor.rowcount != 1:  # no row lock off PostgreSQL: the condition decides
-            return None
-        if windows:
-            # One statement; on PostgreSQL it locks the rows in id order like reservations do.
-            params = [sorted(windows), reserved, amount] if pg else [reserved, amount, json.dumps(windows)]
-            cursor.execute(_SETTLE_WINDOWS_SQL[pg], params)
-    return SettledCost(cost_usd=usd(amount), breakdown=parts, note=note)
+    return settlement.cost
 
 
 def _actual(est: Estimate, actual: Mapping[str, Any] | None) -> tuple[Decimal, dict[str, Decimal], str]:
@@ -600,16 +665,22 @@ _SETTLE_READ_SQL = (
     "WHERE resource_type = %s AND resource_id = %s AND status = 'HELD'"
 )
 _SETTLE_SQL = (
-    "UPDATE finops_charge SET status = 'SETTLED', settled_micros = %s, settled_at = %s, breakdown = {json} "
+    "UPDATE finops_charge SET status = 'SETTLED', settled_micros = %s, settled_at = %s, breakdown = %s "
     "WHERE id = %s AND status = 'HELD'"
 )
-_SETTLE_WINDOWS_SQL = {
-    True: "WITH locked AS (SELECT id FROM finops_budgetwindow WHERE id = ANY(%s) ORDER BY id FOR UPDATE) "
-          "UPDATE finops_budgetwindow w SET reserved_micros = w.reserved_micros - %s, "
-          "spent_micros = w.spent_micros + %s FROM locked WHERE w.id = locked.id",
-    False: "UPDATE finops_budgetwindow SET reserved_micros = reserved_micros - %s, spent_micros = spent_micros + %s "
-           "WHERE id IN (SELECT value FROM json_each(%s))",
-}
+_SETTLE_PG_SQL = (
+    "WITH s AS (UPDATE finops_charge SET status = 'SETTLED', settled_micros = %s, settled_at = %s, "
+    "breakdown = %s::jsonb WHERE id = %s AND status = 'HELD' RETURNING id), "
+    "locked AS (SELECT id FROM finops_budgetwindow WHERE id = ANY(%s) AND EXISTS (SELECT 1 FROM s) "
+    "ORDER BY id FOR UPDATE), "
+    "released AS (UPDATE finops_budgetwindow w SET reserved_micros = w.reserved_micros - %s, "
+    "spent_micros = w.spent_micros + %s FROM locked WHERE w.id = locked.id) "
+    "SELECT {result} FROM s"
+)
+_SETTLE_WINDOWS_SQLITE = (
+    "UPDATE finops_budgetwindow SET reserved_micros = reserved_micros - %s, spent_micros = spent_micros + %s "
+    "WHERE id IN (SELECT value FROM json_each(%s))"
+)
 
 
 def charge_release(*, resource_type: str, resource_id: str) -> bool:

@@ -9,7 +9,7 @@ the related instances cached as ``select_related`` caches them.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from django.db import models
@@ -67,28 +67,25 @@ def load_row(conn: BaseDatabaseWrapper, row, main: Shape, related: list[tuple[An
 
 
 class _Insert:
-    def __init__(self, conn: BaseDatabaseWrapper, model: type[models.Model], names: tuple[str, ...],
-                 returning_pk: bool = False) -> None:
+    def __init__(self, conn: BaseDatabaseWrapper, model: type[models.Model], names: tuple[str, ...]) -> None:
         quote = conn.ops.quote_name
         self.fields = [model._meta.get_field(name) for name in names]
         columns = ", ".join(quote(f.column) for f in self.fields)
         self.sql = (f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
                     f"VALUES ({', '.join(['%s'] * len(self.fields))})")
-        if returning_pk:
-            self.sql += f" RETURNING {quote(model._meta.pk.column)}"
 
     def params(self, conn: BaseDatabaseWrapper, instance: models.Model) -> list[Any]:
         return [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in self.fields]
 
 
-_inserts: dict[tuple[str, type[models.Model], tuple[str, ...], bool], _Insert] = {}
+_inserts: dict[tuple[str, type[models.Model], tuple[str, ...]], _Insert] = {}
 
 
-def _plan(conn: BaseDatabaseWrapper, model: type[models.Model], names: tuple[str, ...], returning_pk: bool) -> _Insert:
-    key = (conn.alias, model, names, returning_pk)
+def _plan(conn: BaseDatabaseWrapper, model: type[models.Model], names: tuple[str, ...]) -> _Insert:
+    key = (conn.alias, model, names)
     plan = _inserts.get(key)
     if plan is None:
-        plan = _inserts[key] = _Insert(conn, model, names, returning_pk)
+        plan = _inserts[key] = _Insert(conn, model, names)
     return plan
 
 
@@ -105,7 +102,7 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: list[tuple[models.Model, tuple[
     binding (``QCOS_DB_PREPARED_STATEMENTS``), where each INSERT is also a prepared statement."""
     statements = []
     for instance, names in rows:
-        plan = _plan(conn, type(instance), names, returning_pk=False)
+        plan = _plan(conn, type(instance), names)
         statements.append((plan.sql, plan.params(conn, instance)))
     with conn.cursor() as cursor:
         if len(statements) > 1 and conn.vendor == "postgresql" and _client_side_binding(cursor):
@@ -117,17 +114,6 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: list[tuple[models.Model, tuple[
     for instance, _ in rows:
         instance._state.adding = False
         instance._state.db = conn.alias
-
-
-def insert_row_returning_pk(conn: BaseDatabaseWrapper, instance: models.Model, names: tuple[str, ...]) -> None:
-    """``insert_row`` for a model whose key the database assigns: INSERT … RETURNING it, and set
-    it on ``instance`` (its read waits for the server, in a pipeline too)."""
-    plan = _plan(conn, type(instance), names, returning_pk=True)
-    with conn.cursor() as cursor:
-        cursor.execute(plan.sql, plan.params(conn, instance))
-        instance.pk = cursor.fetchone()[0]
-    instance._state.adding = False
-    instance._state.db = conn.alias
 
 
 def _client_side_binding(cursor) -> bool:
@@ -151,7 +137,40 @@ def pipeline(conn: BaseDatabaseWrapper):
 
     if conn.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF:
         return nullcontext()
-    return conn.connection.pipeline()
+    return _pipeline(conn)
+
+
+@contextmanager
+def _pipeline(conn: BaseDatabaseWrapper):
+    # The errors of pipelined statements surface when the block ends (psycopg syncs there):
+    # they reach the caller as Django's exceptions (IntegrityError…), like any statement's.
+    with conn.wrap_database_errors, conn.connection.pipeline():
+        yield
+
+
+def commit_with_pipeline(conn: BaseDatabaseWrapper) -> bool:
+    """Queue the COMMIT of the enclosing outermost ``transaction.atomic()`` block in the active
+    pipeline, so that it travels with the block's last statements (one round trip instead of
+    two). Call it last in the block, after every check that could still roll it back. Django's
+    own COMMIT at the block's end then finds the connection idle and psycopg sends nothing; its
+    on-commit hooks run as usual. If a statement before it fails, PostgreSQL skips the COMMIT and
+    the block rolls back as always. A condition the writes depend on must then be checked by the
+    server (``qcos_fence``, migration jobs 0003), not by reading a result in Python.
+
+    False (and nothing queued) where Django must commit itself: off PostgreSQL, outside a
+    pipeline, in a nested block, or when the block is already marked for rollback.
+    """
+    if conn.vendor != "postgresql" or not conn.in_atomic_block or conn.savepoint_ids or not conn.commit_on_exit:
+        return False
+    if conn.needs_rollback or len(conn.atomic_blocks) != 1:
+        return False
+    from psycopg import pq
+
+    raw = conn.connection
+    if raw is None or raw.pgconn.pipeline_status == pq.PipelineStatus.OFF:
+        return False
+    raw.cursor().execute("COMMIT", prepare=False)
+    return True
 
 
 class Pending:

@@ -91,7 +91,7 @@ def job_execute(*, job_id: str) -> str | None:
     """Execute a job if this delivery can claim it. Returns the job's new status, or None when
     the delivery was a duplicate (another worker has or had the job)."""
     worker = worker_identity()
-    job = services.job_claim(job_id=job_id, worker=worker)
+    job = services.job_claim(job_id=job_id, worker=worker, prefetch=True)
     if job is None:
         logger.info("job %s not claimable (duplicate delivery or not QUEUED); skipping", job_id)
         return None
@@ -130,7 +130,7 @@ def _run_claimed(job: QuantumJob, worker: str) -> str | None:
     if failure is not None:
         code, message, transient = failure
         return services.job_fail(job_id=job.id, attempt=attempt, code=code, message=message, transient=transient)
-    if services.job_complete(job_id=job.id, attempt=attempt, worker=worker, outcome=outcome):
+    if services.job_complete(job_id=job.id, attempt=attempt, worker=worker, outcome=outcome, claimed=job):
         return "COMPLETED"
     logger.warning("job %s attempt %d finished after losing its lease; result discarded", job.id, attempt)
     return None

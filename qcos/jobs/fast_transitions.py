@@ -85,47 +85,50 @@ def _claim_statement(alias: str, audit_holes: tuple[str, ...]) -> _Statement:
         "status = %s, attempts = attempts + 1, claimed_by = %s, lease_expires_at = %s, started_at = %s, "
         "updated_at = %s",
         "id = %s AND status = %s AND attempts < %s",
-        with_project=False,
+        with_project=True,  # the completion's evidence names the project
         audit_holes=audit_holes,
-    )
-
-
-@cache
-def _complete_statement(alias: str) -> _Statement:
-    return _Statement(
-        alias,
-        "status = %s, completed_at = %s, lease_expires_at = NULL, updated_at = %s",
-        "id = %s AND status = %s AND attempts = %s",
-        with_project=True,
     )
 
 
 def claim(*, job_id: str, worker: str, now: datetime, lease_until: datetime, max_attempts: int,
           entry: dict[str, Any]):
     """QUEUED → RUNNING for ``worker`` and its audit ``entry`` (an ``audit_payload`` whose
-    attempt and tenant are ``Hole``s), in one statement: the job (tenant loaded), None if not
-    claimable (then nothing is written), or NotImplemented off PostgreSQL."""
+    attempt and tenant are ``Hole``s), in one statement: the job (tenant and project loaded),
+    None if not claimable (then nothing is written), or NotImplemented off PostgreSQL."""
+    sent = claim_send(job_id=job_id, worker=worker, now=now, lease_until=lease_until, max_attempts=max_attempts,
+                      entry=entry)
+    return sent if sent is NotImplemented else sent()
+
+
+def claim_send(*, job_id: str, worker: str, now: datetime, lease_until: datetime, max_attempts: int,
+               entry: dict[str, Any]):
+    """``claim``, sent now and read when the returned callable is called (in a pipeline, the
+    statements sent after it share its round trip); NotImplemented off PostgreSQL."""
     if connection.vendor != "postgresql":
         return NotImplemented
     texts, holes = audit_payload_parts(entry)
     audit = [entry["audit_id"], now, entry["action"], entry["resource"]["type"], entry["outcome"], *texts]
-    return _claim_statement(connection.alias, tuple(holes)).run(
+    return _claim_statement(connection.alias, tuple(holes)).send(
         [JobStatus.RUNNING, worker, lease_until, now, now, job_id, JobStatus.QUEUED, max_attempts, *audit]
     )
 
 
-def complete(*, job_id: str, attempt: int, now: datetime):
-    """RUNNING (this attempt) → COMPLETED; the job (tenant and project loaded), None if the attempt
-    lost the job, or NotImplemented off PostgreSQL."""
-    sent = complete_send(job_id=job_id, attempt=attempt, now=now)
-    return sent if sent is NotImplemented else sent()
-
-
-def complete_send(*, job_id: str, attempt: int, now: datetime):
-    """``complete``, sent now and read when the returned callable is called (so that, in a
-    pipeline, the statements sent after it share its round trip); NotImplemented off PostgreSQL."""
+def complete_send(*, job_id: str, attempt: int, now: datetime, cost_usd, cost_breakdown: str | None):
+    """RUNNING (this attempt) → COMPLETED, with its settled cost, sent now. Fenced on the server: if
+    the attempt no longer holds the job the statement fails with ``qcos_fence``'s ``QC001``
+    (``LOST_ATTEMPT``), aborting the transaction, so the writes sent after it and a pipelined
+    COMMIT (``rowload.commit_with_pipeline``) are never kept. NotImplemented off PostgreSQL."""
     if connection.vendor != "postgresql":
         return NotImplemented
-    return _complete_statement(connection.alias).send(
-        [JobStatus.COMPLETED, now, now, job_id, JobStatus.RUNNING, attempt]
-    )
+    Pending(connection, _COMPLETE_SQL, [JobStatus.COMPLETED, now, now, cost_usd, cost_breakdown, job_id,
+                                        JobStatus.RUNNING, attempt, LOST_ATTEMPT])
+
+
+#: ``qcos_fence``'s SQLSTATE when a completing attempt has lost its job (jobs migration 0003).
+LOST_ATTEMPT = "QC001"
+
+_COMPLETE_SQL = (
+    f"WITH u AS (UPDATE {QuantumJob._meta.db_table} SET status = %s, completed_at = %s, lease_expires_at = NULL, "
+    "updated_at = %s, cost_usd = %s, cost_breakdown = %s WHERE id = %s AND status = %s AND attempts = %s RETURNING id) "
+    "SELECT qcos_fence(count(*) = 1, %s) FROM u"
+)

@@ -8,12 +8,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -29,10 +30,11 @@ from qcos.errors import (
     InvalidCircuit,
     InvalidShots,
     JobNotCancellable,
+    QCOSError,
     UnknownBackend,
 )
 from qcos.tenancy.principal import Principal
-from qcos.tenancy.selectors import project_resolve
+from qcos.tenancy.selectors import project_send, project_slug_for
 from qcos.tenancy.roles import Capability
 from workers.providers.base import BackendSpec, ExecutionOutcome
 from workers.providers.registry import BACKENDS, get_backend
@@ -146,10 +148,19 @@ def job_submit(
         raise InvalidShots(
             f"shots must be between 1 and {_config()['MAX_SHOTS']}", details={"shots": shots}
         )
-    project = project_resolve(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
-    validated = circuit_validate(text=circuit, backend=spec)
+    slug = project_slug_for(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
+    # The project and its policies are read in one round trip, and the circuit is parsed while
+    # PostgreSQL answers (rowload.pipeline); an unknown project is still reported first.
+    with rowload.pipeline(connection):
+        read_project = project_send(principal=principal, slug=slug)
+        read_policies = finops.policies_send(tenant=principal.tenant, project_slug=slug)
+        try:
+            validated = circuit_validate(text=circuit, backend=spec)
+        except QCOSError:
+            read_project()
+            raise
+    project, policies = read_project(), read_policies()
     summary = validated.summary
-    policies = finops.policies_for(tenant=principal.tenant, project=project)
     priced = finops.price_estimate(circuit=validated.circuit, backend=spec.name, shots=shots, tier=priority,
                                    tier_multipliers=finops.cost_tiers_for(policies))
     try:
@@ -216,6 +227,8 @@ def job_submit(
                 )
             if job.status == JobStatus.QUEUED:
                 transaction.on_commit(lambda: _enqueue(job.id, spec.queue))
+            # The COMMIT travels with the INSERTs: the worker is woken one round trip sooner.
+            rowload.commit_with_pipeline(connection)
     except BudgetExceeded as refused:
         # Nothing of the job survives the rollback; the refusal itself is audited.
         audit_append(
@@ -299,24 +312,46 @@ def job_cancel(*, principal: Principal, job: QuantumJob) -> QuantumJob:
 # --- execution (called by workers) ---------------------------------------------------------------
 
 
-def job_claim(*, job_id: str, worker: str) -> QuantumJob | None:
+@dataclass(frozen=True)
+class CompletionReads:
+    """What completing a job reads before it writes: the job's audit trail (ending with its
+    ``JOB_STARTED`` entry) and the row of its HELD charge (``finops.settlement_send``), or None."""
+
+    trail: list[dict[str, Any]]
+    held: tuple | None
+
+
+def job_claim(*, job_id: str, worker: str, prefetch: bool = False) -> QuantumJob | None:
     """Take a QUEUED job for execution, with its ``JOB_STARTED`` audit entry. None when another
     delivery or worker already has it, it is no longer QUEUED, or it has used up its attempts
-    (the reconciler then fails it)."""
+    (the reconciler then fails it).
+
+    ``prefetch`` (PostgreSQL): the claim's round trip also reads what the completion will need
+    (``CompletionReads``, put on the job as ``completion_reads``), so that completing is the
+    writes and the COMMIT. The three statements run in the pipeline's one implicit transaction,
+    so the trail read sees the ``JOB_STARTED`` entry the claim wrote.
+    """
     from . import fast_transitions
 
     now = timezone.now()
     lease_until = now + timedelta(seconds=_config()["JOB_LEASE_SECONDS"])
     max_attempts = _config()["JOB_MAX_ATTEMPTS"]
-    # PostgreSQL: one statement claims, audits and returns the job with its tenant.
+    # PostgreSQL: one statement claims, audits and returns the job with its tenant and project.
     entry = audit_payload(
         action="JOB_STARTED", principal=_worker_principal(worker, Hole("tenant")),
         resource_type="quantum_job", resource_id=job_id, details={"attempt": Hole("attempt"), "worker": worker},
         outcome=Outcome.SUCCESS, tenant=Hole("tenant"), now=now,
     )
-    job = fast_transitions.claim(job_id=job_id, worker=worker, now=now, lease_until=lease_until,
-                                 max_attempts=max_attempts, entry=entry)
-    if job is not NotImplemented:
+    with rowload.pipeline(connection) if prefetch else nullcontext():
+        claimed = fast_transitions.claim_send(job_id=job_id, worker=worker, now=now, lease_until=lease_until,
+                                              max_attempts=max_attempts, entry=entry)
+        if claimed is not NotImplemented and prefetch:
+            trail = evidence_trail_send(job_id=job_id)
+            held = finops.settlement_send(resource_type="quantum_job", resource_id=job_id, lock=False)
+    if claimed is not NotImplemented:
+        job = claimed()
+        if job is not None and prefetch:
+            job.completion_reads = CompletionReads(trail=trail(), held=held.fetchone())
         return job
     with transaction.atomic():
         claimed = QuantumJob.objects.filter(pk=job_id, status=JobStatus.QUEUED, attempts__lt=max_attempts).update(
@@ -329,7 +364,7 @@ def job_claim(*, job_id: str, worker: str) -> QuantumJob | None:
         )
         if not claimed:
             return None
-        job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
+        job = QuantumJob.objects.select_related("tenant", "project").get(pk=job_id)
         _audit_job(job, "JOB_STARTED", _worker_principal(worker, job.tenant.slug),
                    {"attempt": job.attempts, "worker": worker})
     return job
@@ -345,69 +380,113 @@ def job_heartbeat(*, job_id: str, attempt: int) -> bool:
     )
 
 
-def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutcome) -> bool:
+class _Abandon(Exception):
+    """Roll the completing transaction back: the attempt lost its job, or its reads went stale."""
+
+    def __init__(self, lost: bool) -> None:
+        self.lost = lost
+
+
+def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutcome,
+                 claimed: QuantumJob | None = None) -> bool:
     """Store the result of ``attempt``; False (and nothing written) if that attempt lost the job.
 
-    On PostgreSQL the transaction is pipelined (``rowload.pipeline``): the conditional UPDATE,
-    the read of the job's audit trail and the lock of its charge travel in one round trip, all
-    the writes in a second, and the COMMIT in a third.
+    Everything the transaction writes is computed first -- the ``JOB_COMPLETED`` entry, the
+    signed evidence (whose audit trail needs the entries before it) and the settlement (which
+    needs the HELD charge) -- and then sent together, in one round trip on PostgreSQL
+    (``rowload.pipeline``), behind the conditional UPDATE that fences out a lost attempt (it
+    carries the settled cost too); the COMMIT is the second. What must be read first comes from
+    the claim (``job_claim(prefetch=True)``: ``claimed.completion_reads``); without it, it is read
+    here in the transaction, the job and the charge locked.
+
+    The reads of a claim are not locked, yet stay true: everything that changes a RUNNING job's
+    charge changes the job first, which the fenced UPDATE would see. Should the charge have
+    left HELD all the same, nothing is kept and the completion runs again from locked reads.
     """
+    reads = getattr(claimed, "completion_reads", None)
+    if claimed is None or reads is None or claimed.pk != job_id or claimed.attempts != attempt:
+        return _complete(job_id=job_id, attempt=attempt, worker=worker, outcome=outcome, job=None, reads=None)
+    try:
+        return _complete(job_id=job_id, attempt=attempt, worker=worker, outcome=outcome, job=claimed, reads=reads)
+    except _Abandon:
+        logger.warning("job %s: its charge changed since the claim; completing from locked reads", job_id)
+        return _complete(job_id=job_id, attempt=attempt, worker=worker, outcome=outcome, job=None, reads=None)
+
+
+def _complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutcome, job: QuantumJob | None,
+              reads: CompletionReads | None) -> bool:
     from . import fast_transitions
 
     now = timezone.now()
-    with transaction.atomic(), rowload.pipeline(connection):
-        # PostgreSQL: the conditional UPDATE returns the job, tenant and project in one statement.
-        completed = fast_transitions.complete_send(job_id=job_id, attempt=attempt, now=now)
-        trail = evidence_trail_send(job_id=job_id)
-        held = finops.settlement_send(resource_type="quantum_job", resource_id=job_id)
-        if completed is NotImplemented:
-            won = QuantumJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt).update(
-                status=JobStatus.COMPLETED, completed_at=now, lease_expires_at=None, updated_at=now
-            )
-            job = QuantumJob.objects.select_related("tenant", "project").get(pk=job_id) if won else None
-        else:
-            job = completed()
-        if job is None:
+    try:
+        with transaction.atomic():
+            if job is None:
+                job = (QuantumJob.objects.select_for_update(of=("self",)).select_related("tenant", "project")
+                       .filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt).first())
+                if job is None:
+                    return False
+                reads = CompletionReads(trail=evidence_trail_send(job_id=job_id)(),
+                                        held=finops.settlement_send(resource_type="quantum_job",
+                                                                    resource_id=job_id).fetchone())
+            metered = {k: outcome.metadata[k] for k in ("usage_seconds", "duration_ms", "execution_ms", "hqc")
+                       if k in (outcome.metadata or {})}
+            settlement = finops.settlement_price(reads.held, metered)
+            if settlement is not None:
+                job.cost_usd, job.cost_breakdown = settlement.cost.cost_usd, settlement.cost.breakdown
+            job.status, job.completed_at, job.lease_expires_at, job.updated_at = JobStatus.COMPLETED, now, None, now
+            with rowload.pipeline(connection):
+                # PostgreSQL: fenced on the server (fast_transitions.LOST_ATTEMPT), so that the
+                # writes and the COMMIT can follow it before its result is known.
+                fenced = fast_transitions.complete_send(
+                    job_id=job_id, attempt=attempt, now=now, cost_usd=job.cost_usd,
+                    cost_breakdown=json.dumps(job.cost_breakdown)) is not NotImplemented
+                if not fenced and not QuantumJob.objects.filter(
+                        pk=job_id, status=JobStatus.RUNNING, attempts=attempt).update(
+                        status=JobStatus.COMPLETED, completed_at=now, lease_expires_at=None, updated_at=now,
+                        cost_usd=job.cost_usd, cost_breakdown=job.cost_breakdown):
+                    raise _Abandon(lost=True)
+                entry = _audit_job(job, "JOB_COMPLETED", _worker_principal(worker, job.tenant.slug), {
+                    # Whole microseconds: no floats in audit payloads or bundles (see ledger.crypto.canonical).
+                    "attempt": attempt, "execution_us": round(outcome.execution_ms * 1000),
+                    "backend_version": outcome.backend_version,
+                })
+                result = JobResult(
+                    job=job,
+                    attempt=attempt,
+                    counts=outcome.counts,
+                    execution_ms=outcome.execution_ms,
+                    execution_ms_source=outcome.execution_ms_source,
+                    backend_version=outcome.backend_version,
+                    worker=worker,
+                    metadata=outcome.metadata,
+                )
+                # A plain INSERT prepared once per process (the one-to-one key still refuses a second result).
+                rowload.insert_row(connection, result, ("job_id", "attempt", "counts", "execution_ms",
+                                                        "execution_ms_source", "backend_version", "worker",
+                                                        "metadata", "created_at"))
+                # The trail ends with the entry just written, as the database will hold it.
+                evidence_record(job=job, result=result, calibration=outcome.calibration,
+                                trail=[*reads.trail, trail_entry(entry)])
+                if settlement is not None and not finops.settlement_write(settlement, fenced=fenced)():
+                    raise _Abandon(lost=False)
+                if _config()["SEQUENCE_INLINE"]:
+                    transaction.on_commit(_sequence_ledger)
+                rowload.commit_with_pipeline(connection)
+    except _Abandon as abandoned:
+        if not abandoned.lost:
+            raise
+        return False
+    except DatabaseError as exc:
+        code = getattr(exc.__cause__, "sqlstate", None)
+        if code == fast_transitions.LOST_ATTEMPT:
             return False
-        entry = _audit_job(job, "JOB_COMPLETED", _worker_principal(worker, job.tenant.slug), {
-            # Whole microseconds: no floats in audit payloads or bundles (see ledger.crypto.canonical).
-            "attempt": attempt, "execution_us": round(outcome.execution_ms * 1000),
-            "backend_version": outcome.backend_version,
-        })
-        result = JobResult(
-            job=job,
-            attempt=attempt,
-            counts=outcome.counts,
-            execution_ms=outcome.execution_ms,
-            execution_ms_source=outcome.execution_ms_source,
-            backend_version=outcome.backend_version,
-            worker=worker,
-            metadata=outcome.metadata,
-        )
-        # A plain INSERT prepared once per process (the one-to-one key still refuses a second result).
-        rowload.insert_row(connection, result, ("job_id", "attempt", "counts", "execution_ms", "execution_ms_source",
-                                                "backend_version", "worker", "metadata", "created_at"))
-        # The trail was read before JOB_COMPLETED was written: the bundle's trail ends with it.
-        evidence_record(job=job, result=result, calibration=outcome.calibration,
-                        trail=[*trail(), trail_entry(entry)])
-        _settle_job(job, outcome, held)
-        if _config()["SEQUENCE_INLINE"]:
-            transaction.on_commit(_sequence_ledger)
+        if code == finops.STALE_CHARGE:
+            raise _Abandon(lost=False) from exc
+        if isinstance(exc, IntegrityError) and not QuantumJob.objects.filter(
+                pk=job_id, status=JobStatus.RUNNING, attempts=attempt).exists():
+            return False  # another attempt's result is there (off PostgreSQL, where nothing fences first)
+        raise
     return True
-
-
-def _settle_job(job: QuantumJob, outcome: ExecutionOutcome, held: rowload.Pending) -> None:
-    """Capture the job's cost (never above its reservation) and put it on the job."""
-    metered = {k: outcome.metadata[k] for k in ("usage_seconds", "duration_ms", "execution_ms", "hqc")
-               if k in (outcome.metadata or {})}
-    settled = finops.charge_settle(resource_type="quantum_job", resource_id=job.pk, actual=metered, held=held)
-    if settled is not None:
-        # One plain statement (the ORM's update() compiles its query on every call).
-        with connection.cursor() as cursor:
-            cursor.execute(_JOB_COST_SQL, [settled.cost_usd, json.dumps(settled.breakdown), job.pk])
-
-
-_JOB_COST_SQL = "UPDATE jobs_quantumjob SET cost_usd = %s, cost_breakdown = %s WHERE id = %s"
 
 
 def _sequence_ledger() -> None:

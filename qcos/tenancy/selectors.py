@@ -87,27 +87,43 @@ def project_resolve(*, principal, tenant_slug: str | None, project_slug: str | N
     """The project a request names, in the caller's tenant: ``TENANT_MISMATCH`` when the request
     names another tenant (whether or not it exists), ``UNKNOWN_PROJECT`` when the tenant has no
     such project. Without a project slug: the ``default`` project, or None when ``default`` is None."""
+    slug = project_slug_for(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug, default=default)
+    return None if slug is None else project_send(principal=principal, slug=slug)()
+
+
+def project_slug_for(*, principal, tenant_slug: str | None, project_slug: str | None,
+                     default: str | None = "default") -> str | None:
+    """``project_resolve``'s checks that need no database: the slug to look up, or None."""
     if tenant_slug and tenant_slug != principal.tenant.slug:
         raise TenantMismatch(
             f"this API key belongs to tenant {principal.tenant.slug!r}; it cannot act for {tenant_slug!r}",
             details={"tenant_id": tenant_slug},
         )
-    slug = project_slug or default
-    if slug is None:
-        return None
-    project = _project_by_slug(principal.tenant.pk, slug)
-    if project is None:
-        raise UnknownProject(f"tenant {principal.tenant.slug!r} has no project {slug!r}", details={"project": slug})
+    return project_slug or default
+
+
+def project_send(*, principal, slug: str):
+    """The read of the caller's tenant's project ``slug``, sent now; the returned callable gives
+    the project or raises ``UNKNOWN_PROJECT``. In a pipeline (``qcos.rowload.pipeline``) the reads
+    sent after it share its round trip."""
+    read = _project_by_slug_send(principal.tenant.pk, slug)
+
+    def project() -> Project:
+        found = read()
+        if found is None:
+            raise UnknownProject(f"tenant {principal.tenant.slug!r} has no project {slug!r}", details={"project": slug})
+        return found
+
     return project
 
 
 _PROJECT_SQL: dict[str, tuple] = {}
 
 
-def _project_by_slug(tenant_id: int, slug: str) -> Project | None:
+def _project_by_slug_send(tenant_id: int, slug: str):
     """One statement written once per process: on every submit the ORM's query building cost
     more than the query (perf/pipeline.py)."""
-    from qcos.rowload import Shape
+    from qcos.rowload import Pending, Shape
 
     if connection.vendor not in _PROJECT_SQL:
         shape = Shape(connection, Project, "p")
@@ -116,7 +132,10 @@ def _project_by_slug(tenant_id: int, slug: str) -> Project | None:
             shape,
         )
     sql, shape = _PROJECT_SQL[connection.vendor]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant_id, slug])
-        row = cursor.fetchone()
-    return None if row is None else shape.load(connection, row)
+    pending = Pending(connection, sql, [tenant_id, slug])
+
+    def project() -> Project | None:
+        row = pending.fetchone()
+        return None if row is None else shape.load(connection, row)
+
+    return project
