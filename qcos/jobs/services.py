@@ -391,17 +391,19 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
                  claimed: QuantumJob | None = None) -> bool:
     """Store the result of ``attempt``; False (and nothing written) if that attempt lost the job.
 
-    Everything the transaction writes is computed first -- the ``JOB_COMPLETED`` entry, the
-    signed evidence (whose audit trail needs the entries before it) and the settlement (which
-    needs the HELD charge) -- and then sent together, in one round trip on PostgreSQL
-    (``rowload.pipeline``), behind the conditional UPDATE that fences out a lost attempt (it
-    carries the settled cost too); the COMMIT is the second. What must be read first comes from
-    the claim (``job_claim(prefetch=True)``: ``claimed.completion_reads``); without it, it is read
-    here in the transaction, the job and the charge locked.
+    Nothing is read while the transaction writes. The conditional UPDATE that fences out a lost
+    attempt (it carries the settled cost too), the ``JOB_COMPLETED`` entry, the result, the signed
+    evidence (whose audit trail needs the entries before it), the settlement (which needs the
+    HELD charge) and the COMMIT are sent one after another and travel in one round trip on
+    PostgreSQL (``rowload.pipeline``, ``rowload.commit_with_pipeline``); the fence is checked by
+    the server (``fast_transitions.LOST_ATTEMPT``), whose error rolls everything back. What must
+    be read first comes from the claim (``job_claim(prefetch=True)``: ``claimed.completion_reads``);
+    without it, it is read here in the transaction, the job and the charge locked.
 
     The reads of a claim are not locked, yet stay true: everything that changes a RUNNING job's
     charge changes the job first, which the fenced UPDATE would see. Should the charge have
-    left HELD all the same, nothing is kept and the completion runs again from locked reads.
+    left HELD all the same (``finops.STALE_CHARGE``), nothing is kept and the completion runs
+    again from locked reads.
     """
     reads = getattr(claimed, "completion_reads", None)
     if claimed is None or reads is None or claimed.pk != job_id or claimed.attempts != attempt:
