@@ -1,10 +1,10 @@
 """The worker's two state changes as one statement each on PostgreSQL.
 
-``job_claim`` and ``job_complete`` make a conditional UPDATE that must match exactly one row and
-then need the job with its tenant (and project). Through the ORM that is an UPDATE and a SELECT,
-each compiled per call. On PostgreSQL the UPDATE's ``RETURNING`` row, joined to its tenant and
-project in a data-modifying CTE, gives both in one round trip; the UPDATE, its WHERE clause and
-so the guarantees (one winner, fencing by attempt) are unchanged. Other databases (SQLite in the
+``job_claim`` makes a conditional UPDATE that must match exactly one row and then needs the job
+with its tenant and project. Through the ORM that is an UPDATE and a SELECT, each compiled per
+call. On PostgreSQL the UPDATE's ``RETURNING`` row, joined to its tenant and project in a
+data-modifying CTE, gives both in one round trip; the UPDATE, its WHERE clause and so the
+guarantees (one winner, fencing by attempt) are unchanged. Other databases (SQLite in the
 embedded mode) keep the ORM path: they return ``NotImplemented`` here.
 
 The claim also writes its ``JOB_STARTED`` audit entry in the same statement (a second
@@ -12,6 +12,10 @@ data-modifying CTE that inserts only if the UPDATE matched), so a claim is one a
 round trip instead of UPDATE, INSERT and COMMIT. The entry's payload is the canonical JSON that
 ``audit_append`` would have written: ``ledger.audit.audit_payload_parts`` leaves holes for the two
 values only the UPDATE knows (the attempt number and the tenant's slug), and SQL fills them.
+
+``job_complete`` already has the job (from the claim) when it completes it, and sends its
+writes and COMMIT behind the UPDATE without reading its result: the UPDATE is fenced on the
+server instead (``qcos_fence``, jobs migration 0003), so a lost attempt aborts the transaction.
 """
 
 from __future__ import annotations
