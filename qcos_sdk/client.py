@@ -71,7 +71,8 @@ class QCOSClient:
     ``api_key``/``base_url`` fall back to ``QCOS_API_KEY``/``QCOS_BASE_URL``.
     ``ledger_enabled``, ``tenant_id`` and ``project`` are sent with every
     submission; leaving tenant/project unset lets the server use the key's
-    tenant and its default project.
+    tenant and its default project. ``sleep`` is how the client waits between
+    status polls and request retries (``time.sleep``).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class QCOSClient:
         max_retries: int = 3,
         retry_backoff: float = 0.25,
         session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
         url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
@@ -97,6 +99,9 @@ class QCOSClient:
         self.max_retries = max(0, max_retries)
         self.retry_backoff = retry_backoff
         self._session = session or requests.Session()
+        # How the client waits between polls and retries (a test passes its own: patching
+        # time.sleep would change it for every thread in the process).
+        self._sleep = sleep
         self._session.headers["User-Agent"] = f"qcos-sdk/{__version__}"
         self._session.headers["Accept"] = "application/json"
         # Grouped endpoints (later: self.bench).
@@ -194,7 +199,7 @@ class QCOSClient:
                     f"job {job.job_id} still {job.status} after {timeout:g}s",
                     job_id=job.job_id, last_status=job.status, timeout=timeout,
                 )
-            time.sleep(min(delay, remaining))
+            self._sleep(min(delay, remaining))
             job = self.get_job(job.job_id)
             if on_progress is not None:
                 on_progress(job)
@@ -346,12 +351,12 @@ class QCOSClient:
                     raise QCOSConnectionError(
                         message=f"cannot reach QCOS at {self.base_url}: {exc}"
                     ) from exc
-                time.sleep(self._backoff(attempt, None))
+                self._sleep(self._backoff(attempt, None))
                 continue
             except requests.RequestException as exc:
                 raise QCOSConnectionError(message=f"request to {url} failed: {exc}") from exc
             if response.status_code in RETRYABLE_STATUSES and not last_try:
-                time.sleep(self._backoff(attempt, response))
+                self._sleep(self._backoff(attempt, response))
                 continue
             return _decode(response)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -528,12 +528,12 @@ class Ledger:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if last_try:
                     raise QCOSConnectionError(message=f"cannot reach QCOS at {client.base_url}: {exc}") from exc
-                time.sleep(client._backoff(attempt, None))
+                client._sleep(client._backoff(attempt, None))
                 continue
             except requests.RequestException as exc:
                 raise QCOSConnectionError(message=f"request to {url} failed: {exc}") from exc
             if response.status_code in RETRYABLE_STATUSES and not last_try:
-                time.sleep(client._backoff(attempt, response))
+                client._sleep(client._backoff(attempt, response))
                 continue
             if response.ok:
                 return response

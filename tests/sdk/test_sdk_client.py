@@ -149,6 +149,14 @@ def test_submit_retries_503_with_same_idempotency_key(fake_api, client):
     assert len(fake_api.jobs) == 1
 
 
+def test_retries_wait_through_the_clients_own_sleep(fake_api, sdk_api_key):
+    fake_api.fail_next_posts = 2
+    waits: list[float] = []
+    c = QCOSClient(api_key=sdk_api_key, base_url=fake_api.base_url, retry_backoff=0.5, sleep=waits.append)
+    assert c.execute(BELL, wait=False).status == "QUEUED"
+    assert len(waits) == 2 and all(w > 0 for w in waits)
+
+
 def test_explicit_idempotency_key_dedupes(fake_api, client):
     first = client.execute(BELL, wait=False, idempotency_key="abc-123")
     second = client.execute(BELL, wait=False, idempotency_key="abc-123")
@@ -219,10 +227,10 @@ def test_pagination_link_to_foreign_host_keeps_configured_origin(client):
     assert client._same_origin("/api/v2.1/jobs?offset=4") == f"{client.base_url}/api/v2.1/jobs?offset=4"
 
 
-def test_poll_interval_starts_small_and_caps_at_one_second(fake_api, client, monkeypatch):
+def test_poll_interval_starts_small_and_caps_at_one_second(fake_api, sdk_api_key):
     fake_api.statuses = ["QUEUED"] * 12 + ["COMPLETED"]
     delays: list[float] = []
-    monkeypatch.setattr("qcos_sdk.client.time.sleep", delays.append)
+    client = QCOSClient(api_key=sdk_api_key, base_url=fake_api.base_url, sleep=delays.append)
     assert client.execute(BELL, timeout=3600).status == "COMPLETED"
     assert len(delays) == 13
     assert delays[0] == pytest.approx(0.05)
