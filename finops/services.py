@@ -450,7 +450,6 @@ def budget_admit(
             # caller commits, so nothing else should run in between. Its key is not read back
             # (a charge is found by its resource): in a pipeline the INSERT need not wait.
             insert_row(connection, charge, _CHARGE_COLUMNS)
-            charge.pk = None
             _, over = _reserve_windows(windows, amount, override=False)
     except _SoftBlocked as blocked:
         charge.pk, charge._state.adding = None, True  # its insert was rolled back with the savepoint

@@ -66,10 +66,9 @@ def trail_send(*, job_id: str) -> Callable[[], list[dict[str, Any]]]:
     return lambda: [trail_entry(orjson.loads(payload), seq, entry_hash) for payload, seq, entry_hash in pending.fetchall()]
 
 
-def evidence_record(*, job, result, calibration: dict[str, Any],
-                    trail: list[dict[str, Any]] | None = None) -> BundleRecord:
+def evidence_record(*, job, result, calibration: dict[str, Any], trail: list[dict[str, Any]]) -> BundleRecord:
     """Write the provenance record and the signed bundle of a completed ``job``. ``trail``: its
-    audit entries, when the caller has them (``trail_send``); read here otherwise."""
+    audit entries, ending with ``JOB_COMPLETED`` (``trail_send`` reads the ones before it)."""
     # Signers first: a key registered on first use must be valid at the signing time below.
     worker_signer, ledger_signer = signer_for("worker"), signer_for("ledger")
     now = timezone.now()
@@ -123,8 +122,6 @@ def evidence_record(*, job, result, calibration: dict[str, Any],
             "calibration_id": calibration.get("calibration_id", ""),
         },
     }
-    if trail is None:
-        trail = trail_send(job_id=job.id)()
     bundle = build_bundle(
         job_id=job.id,
         tenant_id=job.tenant.slug,

@@ -406,7 +406,7 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
     again from locked reads.
     """
     reads = getattr(claimed, "completion_reads", None)
-    if claimed is None or reads is None or claimed.pk != job_id or claimed.attempts != attempt:
+    if reads is None or claimed.pk != job_id or claimed.attempts != attempt:
         return _complete(job_id=job_id, attempt=attempt, worker=worker, outcome=outcome, job=None, reads=None)
     try:
         return _complete(job_id=job_id, attempt=attempt, worker=worker, outcome=outcome, job=claimed, reads=reads)

@@ -102,27 +102,15 @@ def project_slug_for(*, principal, tenant_slug: str | None, project_slug: str | 
     return project_slug or default
 
 
+_PROJECT_SQL: dict[str, tuple] = {}
+
+
 def project_send(*, principal, slug: str):
     """The read of the caller's tenant's project ``slug``, sent now; the returned callable gives
     the project or raises ``UNKNOWN_PROJECT``. In a pipeline (``qcos.rowload.pipeline``) the reads
     sent after it share its round trip."""
-    read = _project_by_slug_send(principal.tenant.pk, slug)
-
-    def project() -> Project:
-        found = read()
-        if found is None:
-            raise UnknownProject(f"tenant {principal.tenant.slug!r} has no project {slug!r}", details={"project": slug})
-        return found
-
-    return project
-
-
-_PROJECT_SQL: dict[str, tuple] = {}
-
-
-def _project_by_slug_send(tenant_id: int, slug: str):
-    """One statement written once per process: on every submit the ORM's query building cost
-    more than the query (perf/pipeline.py)."""
+    # One statement written once per process: on every submit the ORM's query building cost more
+    # than the query (perf/pipeline.py).
     from qcos.rowload import Pending, Shape
 
     if connection.vendor not in _PROJECT_SQL:
@@ -132,10 +120,12 @@ def _project_by_slug_send(tenant_id: int, slug: str):
             shape,
         )
     sql, shape = _PROJECT_SQL[connection.vendor]
-    pending = Pending(connection, sql, [tenant_id, slug])
+    pending = Pending(connection, sql, [principal.tenant.pk, slug])
 
-    def project() -> Project | None:
+    def project() -> Project:
         row = pending.fetchone()
-        return None if row is None else shape.load(connection, row)
+        if row is None:
+            raise UnknownProject(f"tenant {principal.tenant.slug!r} has no project {slug!r}", details={"project": slug})
+        return shape.load(connection, row)
 
     return project
