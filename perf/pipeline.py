@@ -15,7 +15,7 @@ Every process the script starts lives in its own process group, gets SIGTERM whe
 
 Run with the project's venv, from anywhere:
 
-    .venv/bin/python perf/pipeline.py                  # defaults: about 1 minute (+ up to --quiet-wait per phase)
+    .venv/bin/python perf/pipeline.py                  # defaults: about 3 minutes (+ up to --quiet-wait per phase)
     .venv/bin/python perf/pipeline.py --workers 2 --worker-layout pool --pool prefork \
         --gunicorn-workers 2 --duration 20 --clients 16
 """
@@ -499,7 +499,7 @@ def job_rows(args, ids: list[str]) -> dict[str, dict]:
                    "completed": r[4] and r[4].timestamp(), "execution_ms": r[5]} for r in rows}
 
 
-def latency_phase(args, base: str, key: str, detect: str, stack: Stack) -> dict:
+def latency_phase(args, base: str, key: str, detect: str, stack: Stack, warmup: int) -> dict:
     """Sequential jobs; POST→COMPLETED wall time with completion detected by ``detect``."""
     api = Api(base, key)
     db = DbPoller(args) if detect == "db" else None
@@ -507,8 +507,8 @@ def latency_phase(args, base: str, key: str, detect: str, stack: Stack) -> dict:
     records = []
     cpu_before = None
     try:
-        for i in range(args.warmup + args.jobs):
-            if i == args.warmup:
+        for i in range(warmup + args.jobs):
+            if i == warmup:
                 cpu_before = cpu_snapshot(stack, args.db_name)
             t_send = time.time()
             job_id = api.submit()
@@ -520,7 +520,7 @@ def latency_phase(args, base: str, key: str, detect: str, stack: Stack) -> dict:
             t_done = time.time()
             if status != "COMPLETED":
                 raise RuntimeError(f"job {job_id} ended {status}: {api.get(job_id)}")
-            if i >= args.warmup:
+            if i >= warmup:
                 records.append((job_id, t_send, t_accepted, t_done))
             time.sleep(args.pause)
         cpu_after = cpu_snapshot(stack, args.db_name)
@@ -669,6 +669,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "the headline. notify: PostgreSQL's NOTIFY at the completion's commit (no polling); "
                         "db: poll PostgreSQL every --poll-interval; api: poll GET /jobs/{id} every --poll-interval")
     p.add_argument("--poll-interval", type=float, default=0.002, help="overhead phase poll interval, s")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="overhead phase rounds of --jobs jobs each, each after a quiet wait; the headline is "
+                        "the median of all their jobs, and each round's median is printed (the host's speed "
+                        "drifts within minutes)")
     p.add_argument("--pause", type=float, default=0.02, help="idle time between sequential jobs, s")
     p.add_argument("--duration", type=float, default=20.0, help="throughput phase length, s")
     p.add_argument("--ramp", type=float, default=2.0, help="seconds at the start of the throughput phase "
@@ -796,12 +800,28 @@ def main(argv=None) -> int:
         results = []
         if not args.skip_latency:
             for mode in args.detect:
-                wait_quiet(args, "the overhead phase")
-                print(f"overhead phase: {args.warmup} warm-up + {args.jobs} sequential Bell jobs, completion "
-                      f"seen via {_how_seen(mode, args)} ...", flush=True)
-                res = latency_phase(args, base, key, mode, stack)
+                rounds = []
+                for index in range(args.rounds):
+                    wait_quiet(args, "the overhead phase")
+                    # Later rounds run on a warm stack: a few warm-up jobs after the quiet wait suffice.
+                    warmup = args.warmup if index == 0 else min(args.warmup, 10)
+                    print(f"overhead phase{f' round {index + 1}/{args.rounds}' if args.rounds > 1 else ''}: "
+                          f"{warmup} warm-up + {args.jobs} sequential Bell jobs, completion seen via "
+                          f"{_how_seen(mode, args)} ...", flush=True)
+                    rounds.append(latency_phase(args, base, key, mode, stack, warmup))
+                    if args.rounds > 1:
+                        print(f"  round {index + 1}: POST→COMPLETED median {median(rounds[-1]['parts']['wall']):.2f} ms "
+                              f"(overhead {median(rounds[-1]['parts']['wall']) - bare['median_ms']:.2f} ms); "
+                              f"Aer inside the jobs {median(rounds[-1]['parts']['aer_execution']):.2f} ms", flush=True)
+                res = {"detect": mode, "n": sum(r["n"] for r in rounds),
+                       "total_ms": [v for r in rounds for v in r["total_ms"]],
+                       "parts": {k: [v for r in rounds for v in r["parts"][k]] for k in rounds[0]["parts"]},
+                       "cpu_ms": {k: statistics.fmean(r["cpu_ms"][k] for r in rounds) for k in rounds[0]["cpu_ms"]},
+                       "round_medians": [median(r["parts"]["wall"]) for r in rounds]}
                 results.append(res)
                 parts = res["parts"]
+                if args.rounds > 1:
+                    print(f"  all {args.rounds} rounds ({res['n']} jobs):")
                 print(f"  POST→COMPLETED wall      {fmt(parts['wall'])} ms")
                 print(f"  timings.total_ms (API)   {fmt(res['total_ms'])} ms")
                 print(f"  breakdown (medians, ms): POST round trip {median(parts['post_rtt']):.2f} | "
@@ -860,6 +880,9 @@ def main(argv=None) -> int:
             total = median(headline["total_ms"])
             print(f"governance overhead (median POST→COMPLETED − bare Aer): {overhead:.1f} ms   [target ≤ 20 ms]"
                   f"   {'OK' if overhead <= 20 else 'MISSED'}")
+            if len(headline["round_medians"]) > 1:
+                print(f"    rounds' medians: " + ", ".join(f"{m - bare['median_ms']:.1f}" for m in headline["round_medians"])
+                      + f" ms over bare Aer ({len(headline['round_medians'])} rounds of {args.jobs} jobs)")
             print(f"    POST→COMPLETED {wall:.1f} ms (client wall, completion seen via "
                   f"{_how_seen(headline['detect'], args)}); timings.total_ms {total:.1f} ms "
                   f"(→ {total - bare['median_ms']:.1f} ms over Aer); bare Aer {bare['median_ms']:.2f} ms")
