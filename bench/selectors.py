@@ -50,9 +50,15 @@ def report_of(run: BenchmarkRun) -> dict[str, Any]:
 
 
 def bundle_of(run: BenchmarkRun) -> dict[str, Any]:
+    """The run's signed bundle with its registry inclusion proof and checkpoint once a checkpoint
+    covers its leaf (so it verifies offline), and the key set."""
+    from ledger.evidence import bundle_document
+    from ledger.models import BundleRecord
+
     if run.status != BenchmarkStatus.COMPLETED:
         report_of(run)  # raises the matching error
-    return orjson.loads(run.bundle_body)
+    record = BundleRecord.objects.filter(benchmark=run).first()
+    return bundle_document(record)
 
 
 def comparison(reports: list[dict[str, Any]]) -> dict[str, Any]:

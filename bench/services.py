@@ -23,6 +23,7 @@ from finops.formulas import PricingError
 from ledger.audit import Outcome, audit_append, system_principal, user_principal
 from ledger.crypto.bundle import build_bundle, sign_bundle
 from ledger.crypto.canonical import canonical_json
+from ledger.evidence import bundle_register
 from ledger.keys import signer_for
 from ledger.models import AuditEntry
 from qcos.errors import (
@@ -302,6 +303,9 @@ def benchmark_complete(*, benchmark_id: str, attempt: int, worker: str, core: di
             report_body=canonical_json(sealed).decode(), content_hash=sealed["content_hash"],
             evidence_hash=sealed["evidence_hash"], signature=sealed["signature"], actual_cost_usd=actual,
             bundle_id=bundle_id, bundle_body=canonical_json(bundle).decode())
+        # Entered in the transparency registry like a job's bundle: served with its inclusion
+        # proof once a checkpoint covers it (bench.selectors.bundle_of).
+        bundle_register(bundle, benchmark=run, created_at=now)
         if settings.QCOS["SEQUENCE_INLINE"]:
             transaction.on_commit(_sequence_audit)
     return True

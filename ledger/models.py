@@ -102,14 +102,27 @@ class Provenance(models.Model):
 
 
 class BundleRecord(models.Model):
-    """A signed evidence bundle, stored as the exact JSON text that was signed."""
+    """A signed evidence bundle, stored as the exact JSON text that was signed: a job's, or a
+    benchmark run's (Bench V3). Either way it is entered in the transparency registry."""
 
     bundle_id = models.CharField(primary_key=True, max_length=48)
-    job = models.OneToOneField("jobs.QuantumJob", on_delete=models.PROTECT, related_name="bundle")
+    job = models.OneToOneField("jobs.QuantumJob", null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="bundle")
+    benchmark = models.OneToOneField("bench.BenchmarkRun", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="bundle_record")
     tenant_slug = models.CharField(max_length=63)
     body = models.TextField()
     merkle_root = models.CharField(max_length=64)
     created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(job__isnull=False, benchmark__isnull=True)
+                | models.Q(job__isnull=True, benchmark__isnull=False),
+                name="bundle_of_a_job_or_a_benchmark",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.bundle_id
