@@ -55,7 +55,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(BundleRecord)
 class BundleRecordAdmin(ReadOnlyAdmin):
-    list_display = ["bundle_id", "job", "tenant_slug", "created_at"]
+    list_display = ["bundle_id", "job", "benchmark", "tenant_slug", "created_at"]
     search_fields = ["=bundle_id", "=job__id"]
 
     def get_queryset(self, request):
