@@ -666,7 +666,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "prepared on each connection)")
     p.add_argument("--detect", default="notify,api",
                    help="how the overhead phase sees completion, comma-separated, one run each; the first is "
-                        "the headline. notify: PostgreSQL's NOTIFY at the completion's commit (no polling); "
+                        "the headline. notify: PostgreSQL's NOTIFY at the completion's commit (no polling; needs jobs "
+                        "migration 0006, so use db for a --root tree older than that); "
                         "db: poll PostgreSQL every --poll-interval; api: poll GET /jobs/{id} every --poll-interval")
     p.add_argument("--poll-interval", type=float, default=0.002, help="overhead phase poll interval, s")
     p.add_argument("--rounds", type=int, default=3,
