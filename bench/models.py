@@ -23,9 +23,10 @@ class BenchmarkStatus(models.TextChoices):
 class BenchmarkRun(models.Model):
     """One benchmark request: a suite of catalogue workloads on one backend, costed and reserved
     like a job, executed by a worker, and finished with a signed report and a Bench V3 evidence
-    bundle. ``report_body`` and ``bundle_body`` hold the exact JSON text that was hashed and
-    signed (``jsonb`` would reorder keys and re-encode numbers). ``attempts`` is the fencing
-    token: only the attempt that claimed the run may finish it.
+    bundle. ``report_body`` holds the exact JSON text that was hashed and signed (``jsonb`` would
+    reorder keys and re-encode numbers); the bundle's lives in ``ledger.BundleRecord``, with its
+    registry leaf. ``attempts`` is the fencing token: only the attempt that claimed the run may
+    finish it.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -62,6 +63,8 @@ class BenchmarkRun(models.Model):
     evidence_hash = models.CharField(max_length=71, blank=True)
     signature = models.JSONField(null=True, blank=True)
     bundle_id = models.CharField(max_length=48, blank=True)
+    # Where runs completed before ledger migration 0005 kept their bundle; that migration copied
+    # it into ledger.BundleRecord, and runs completed since leave it empty.
     bundle_body = models.TextField(blank=True)
 
     submitted_at = models.DateTimeField(auto_now_add=True)

@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from django.db.models import QuerySet
 
+from ledger.evidence import bundle_document
+from ledger.models import BundleRecord
 from qcos.tenancy.principal import Principal
 from qcos.tenancy.roles import Capability
 
@@ -52,9 +54,6 @@ def report_of(run: BenchmarkRun) -> dict[str, Any]:
 def bundle_of(run: BenchmarkRun) -> dict[str, Any]:
     """The run's signed bundle with its registry inclusion proof and checkpoint once a checkpoint
     covers its leaf (so it verifies offline), and the key set."""
-    from ledger.evidence import bundle_document
-    from ledger.models import BundleRecord
-
     if run.status != BenchmarkStatus.COMPLETED:
         report_of(run)  # raises the matching error
     record = BundleRecord.objects.filter(benchmark=run).first()

@@ -302,7 +302,7 @@ def benchmark_complete(*, benchmark_id: str, attempt: int, worker: str, core: di
         BenchmarkRun.objects.filter(pk=run.pk).update(
             report_body=canonical_json(sealed).decode(), content_hash=sealed["content_hash"],
             evidence_hash=sealed["evidence_hash"], signature=sealed["signature"], actual_cost_usd=actual,
-            bundle_id=bundle_id, bundle_body=canonical_json(bundle).decode())
+            bundle_id=bundle_id)
         # Entered in the transparency registry like a job's bundle: served with its inclusion
         # proof once a checkpoint covers it (bench.selectors.bundle_of).
         bundle_register(bundle, benchmark=run, created_at=now)

@@ -142,27 +142,28 @@ def evidence_record(*, job, result, calibration: dict[str, Any], trail: list[dic
     bundle = sign_bundle(bundle, ledger_signer, "ledger", signed_at=now, check=False)
     # Three plain INSERTs with statements prepared once per process, in one round trip on
     # PostgreSQL (rowload.insert_rows): the ORM's per-call query building cost more than the inserts.
-    record, leaf = _registered(bundle, tenant_slug=job.tenant.slug, created_at=now, job=job)
+    record_row, leaf_row = _registered(bundle, tenant_slug=job.tenant.slug, created_at=now, job=job)
     insert_rows(connection, [
         (Provenance(provenance_id=provenance["provenance_id"], job=job, payload=canonical_json(provenance).decode(),
                     created_at=now), ("provenance_id", "job_id", "payload", "created_at")),
-        record,
-        leaf,
+        record_row,
+        leaf_row,
     ])
-    return record[0]
+    return record_row[0]
 
 
 def bundle_register(bundle: dict[str, Any], *, benchmark, created_at) -> BundleRecord:
     """Store a benchmark run's signed bundle and enter it in the transparency registry (an
     unsequenced leaf, as a job's bundle is): in the caller's transaction."""
-    record, leaf = _registered(bundle, tenant_slug=benchmark.tenant.slug, created_at=created_at, benchmark=benchmark)
-    insert_rows(connection, [record, leaf])
-    return record[0]
+    record_row, leaf_row = _registered(bundle, tenant_slug=benchmark.tenant.slug, created_at=created_at,
+                                       benchmark=benchmark)
+    insert_rows(connection, [record_row, leaf_row])
+    return record_row[0]
 
 
 def _registered(bundle: dict[str, Any], *, tenant_slug: str, created_at, job=None, benchmark=None):
-    """The BundleRecord of a signed ``bundle`` (of a job or of a benchmark run) and its registry
-    leaf, each with the columns to insert."""
+    """The rows to insert for a signed ``bundle`` (of a job or of a benchmark run): its
+    BundleRecord and its registry leaf, each as ``(instance, columns)``."""
     subject = ("job_id",) if job is not None else ("benchmark_id",)
     record = BundleRecord(bundle_id=bundle["bundle_id"], job=job, benchmark=benchmark, tenant_slug=tenant_slug,
                           body=canonical_json(bundle).decode(), merkle_root=bundle["merkle_root"],
