@@ -272,11 +272,13 @@ def _idempotent_replay(principal: Principal, key: str | None, fingerprint: str |
 
 def _enqueue(job_id: str, queue: str) -> None:
     """Wake a worker. Failure is logged, not raised: the job is committed and the reconciler
-    enqueues QUEUED jobs again once the broker is back (REFERENCE.md §4)."""
-    from workers.tasks import run_job
+    enqueues QUEUED jobs again once the broker is back (REFERENCE.md §4). On Redis the message
+    is pushed without Celery's producer, which costs more than the rest of the publish
+    (workers.dispatch)."""
+    from workers.dispatch import send_run_job
 
     try:
-        run_job.apply_async(args=[job_id], queue=queue, retry=False)
+        send_run_job(job_id, queue)
     except Exception:
         logger.warning("could not enqueue %s; the reconciler will retry", job_id, exc_info=True)
 
