@@ -1,10 +1,11 @@
 """Waking a worker for a job: ``run_job`` published straight onto the Redis list it consumes.
 
 Every submit publishes one ``run_job`` message after its COMMIT, so the publish sits on the path a
-job takes from POST to COMPLETED. Through ``run_job.apply_async`` it cost 1.1-1.9 ms on the
-measuring machine (routing, the producer pool, kombu's declare cache and envelope, a new redis-py
-client per publish); the same message written here with one LPUSH on a client kept per process
-costs 0.12-0.6 ms (``perf/pipeline.py``; the figures are in the README).
+job takes from POST to COMPLETED. Through ``run_job.apply_async`` it cost 1.3-2.0 ms on the
+measuring machine after a short sleep, as a submit meets it (routing, the producer pool, kombu's
+declare cache and envelope, a new redis-py client per publish); the same message written here
+with one LPUSH on a client kept per process costs 0.4-0.9 ms (``perf/publish.py``; the figures
+are in the README).
 
 What is written is exactly what Celery would write:
 
@@ -15,7 +16,7 @@ What is written is exactly what Celery would write:
   ``delivery_tag``), pushed with LPUSH onto the queue's key, as kombu's ``Channel._put`` does for
   the default exchange and priority 0.
 
-``tests/jobs/test_dispatch.py`` publishes the same task id both ways into a real redis-server and
+``tests/integration/test_dispatch.py`` publishes the same task id both ways into a real redis-server and
 compares the two messages field by field, so an upgrade of Celery or kombu that changes either
 format fails the suite instead of the workers. The worker side is untouched: it consumes, acks
 late and redelivers these messages like any other (the integration tests run jobs through it).
