@@ -21,8 +21,10 @@ compares the two messages field by field, so an upgrade of Celery or kombu that 
 format fails the suite instead of the workers. The worker side is untouched: it consumes, acks
 late and redelivers these messages like any other (the integration tests run jobs through it).
 
-Only a Redis broker takes this path. In eager mode (the embedded default) and for any other
-broker, ``send_run_job`` calls ``run_job.apply_async``. A failed publish raises, as
+Only a single plain ``redis://`` broker takes this path. In eager mode (the embedded default),
+for any other broker, and for setups this module does not reproduce (TLS through ``rediss://`` or
+``broker_use_ssl``, failover lists of URLs, a custom ``broker_transport``), ``send_run_job``
+calls ``run_job.apply_async``. A failed publish raises, as
 ``apply_async`` does; the caller logs it and the reconciler enqueues the QUEUED job again.
 """
 
@@ -44,7 +46,6 @@ from redis.retry import Retry
 from qcos.celery import app
 
 RUN_JOB = "workers.tasks.run_job"
-_REDIS_SCHEMES = frozenset({"redis", "rediss"})
 # The options part of a protocol 2 body: a plain task, no canvas around it.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
@@ -117,11 +118,13 @@ def run_job_message(job_id: str, queue: str, *, task_id: str | None = None) -> b
 
 
 def _redis_route() -> _RedisRoute | None:
-    """This process's client for the configured broker, or None when it is not Redis (or tasks
-    run eagerly). Keyed by the broker's settings, so changing them (as tests do) takes effect."""
+    """This process's client for the configured broker, or None when Celery must publish (see
+    the module docstring). Keyed by the broker's settings, so changing them (as tests do) takes
+    effect."""
     conf = app.conf
-    url = conf.broker_url or ""
-    if conf.task_always_eager or urlsplit(url).scheme not in _REDIS_SCHEMES:
+    url = conf.broker_url
+    if (conf.task_always_eager or not isinstance(url, str) or ";" in url or urlsplit(url).scheme != "redis"
+            or conf.broker_use_ssl or conf.broker_transport not in (None, "", "redis")):
         return None
     options = conf.broker_transport_options or {}
     key = (os.getpid(), url, options.get("global_keyprefix", ""),

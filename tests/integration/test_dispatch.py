@@ -67,19 +67,34 @@ def test_send_pushes_onto_the_queue_key_and_honours_a_key_prefix(redis_server, c
     assert [_body(m)[0] for m in _messages(redis_server.url, "qcos:jobs.test")] == [["job-4"], ["job-3"]]
 
 
-def test_eager_mode_and_other_brokers_go_through_celery(settings):
+@pytest.mark.parametrize("conf", [
+    {"broker_url": "redis://127.0.0.1:1/0", "task_always_eager": True},  # the embedded default
+    {"broker_url": "amqp://guest@127.0.0.1//"},
+    {"broker_url": "rediss://127.0.0.1:1/0?ssl_cert_reqs=required"},
+    {"broker_url": "redis://127.0.0.1:1/0", "broker_use_ssl": {"ssl_cert_reqs": "required"}},
+    {"broker_url": "redis://127.0.0.1:1/0;redis://127.0.0.1:2/0"},  # failover
+    {"broker_url": ["redis://127.0.0.1:1/0", "redis://127.0.0.1:2/0"]},
+    {"broker_url": "redis+socket:///tmp/redis.sock"},
+    {"broker_url": "redis://127.0.0.1:1/0", "broker_transport": "myapp.transport:Transport"},
+])
+def test_eager_mode_and_other_brokers_go_through_celery(conf, monkeypatch):
     from qcos.celery import app
 
-    saved = app.conf.broker_url, app.conf.task_always_eager
+    keys = ("broker_url", "task_always_eager", "broker_use_ssl", "broker_transport")
+    saved = {key: app.conf[key] for key in keys}
     try:
-        app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=True)
+        app.conf.update({"task_always_eager": False, "broker_use_ssl": None, "broker_transport": None, **conf})
         assert dispatch._redis_route() is None
-        app.conf.update(broker_url="amqp://guest@127.0.0.1//", task_always_eager=False)
-        assert dispatch._redis_route() is None
-        app.conf.update(broker_url="rediss://127.0.0.1:1/0", task_always_eager=False)
+        sent = []
+        monkeypatch.setattr(run_job, "apply_async", lambda **kwargs: sent.append(kwargs))
+        dispatch.send_run_job("job-8", "jobs.test")
+        assert sent == [{"args": ["job-8"], "queue": "jobs.test", "retry": False}]
+        # The same broker as plain redis:// takes the direct path.
+        app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=False, broker_use_ssl=None,
+                        broker_transport=None)
         assert dispatch._redis_route() is not None
     finally:
-        app.conf.update(broker_url=saved[0], task_always_eager=saved[1])
+        app.conf.update(saved)
 
 
 def test_a_dead_broker_fails_fast_and_a_restarted_one_is_used_again(redis_server, celery_on):
