@@ -45,7 +45,8 @@ from redis.retry import Retry
 
 from qcos.celery import app
 
-RUN_JOB = "workers.tasks.run_job"
+from .tasks import run_job
+
 # The options part of a protocol 2 body: a plain task, no canvas around it.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
@@ -64,8 +65,6 @@ def send_run_job(job_id: str, queue: str) -> None:
     """Publish ``run_job(job_id)`` to ``queue``; raises when the broker cannot be reached."""
     route = _redis_route()
     if route is None:
-        from workers.tasks import run_job
-
         run_job.apply_async(args=[job_id], queue=queue, retry=False)
         return
     route.client.lpush(route.key_prefix + queue, run_job_message(job_id, queue))
@@ -74,8 +73,6 @@ def send_run_job(job_id: str, queue: str) -> None:
 def run_job_message(job_id: str, queue: str, *, task_id: str | None = None) -> bytes:
     """The serialised message for ``run_job(job_id)`` on ``queue``, as kombu's Redis transport
     stores it."""
-    from workers.tasks import run_job
-
     task_id = task_id or str(uuid.uuid4())
     args = [job_id]
     body = json.dumps([args, {}, _EMBED]).encode()
@@ -85,7 +82,7 @@ def run_job_message(job_id: str, queue: str, *, task_id: str | None = None) -> b
         "content-type": "application/json",
         "headers": {
             "lang": "py",
-            "task": RUN_JOB,
+            "task": run_job.name,
             "id": task_id,
             "shadow": None,
             "eta": None,
