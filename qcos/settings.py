@@ -189,8 +189,9 @@ SPECTACULAR_SETTINGS = {
 # --- Celery (REFERENCE.md §4: at-least-once, nothing lost) ----------------------------------------
 _broker = env.str("CELERY_BROKER_URL", default="")
 # No broker configured → the embedded default: tasks run in-process, right after commit (Celery
-# still takes a producer from its pool in eager mode, hence the in-memory transport).
-CELERY_BROKER_URL = _broker or "memory://"
+# still takes a producer from its pool in eager mode, hence the in-memory transport; it names a host
+# because kombu warns "No hostname was supplied" for a URL without one).
+CELERY_BROKER_URL = _broker or "memory://localhost/"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not _broker)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
