@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -81,6 +82,9 @@ class BudgetPolicyAdmin(TenantScopedAdmin):
                     "on_per_job_exceeded", "updated_at"]
     list_select_related = ["tenant", "project"]
     readonly_fields = ["source", "updated_at"]
+    # A webhook typed without a scheme is taken as https:// (Django 6's default; http:// stays
+    # possible by typing it), never silently as plain http.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request, obj, form, change):
         actor = {**user_principal(request.user, obj.tenant.slug, []), "channel": "admin"}

@@ -155,12 +155,14 @@ def test_editing_a_policy_in_the_admin_resizes_open_windows_and_is_audited(alice
     window = windows_open([policy], timezone.now())[0]
     response = admin_client.post(f"/admin/finops/budgetpolicy/{policy.pk}/change/", {
         "tenant": alice.tenant.pk, "project": "", "daily_limit_usd": "2.5", "monthly_limit_usd": "",
-        "per_job_limit_usd": "", "warning_threshold_percent": 80, "warning_notify": "[]", "webhook_url": "",
-        "on_exceeded": "block", "exceeded_message": "", "on_per_job_exceeded": "require_approval",
-        "approvers": "[]", "cost_tiers": "{}",
+        "per_job_limit_usd": "", "warning_threshold_percent": 80, "warning_notify": "[]",
+        "webhook_url": "hooks.example.org/qcos", "on_exceeded": "block", "exceeded_message": "",
+        "on_per_job_exceeded": "require_approval", "approvers": "[]", "cost_tiers": "{}",
     })
     assert response.status_code == 302, response.content.decode()[:2000]
     window.refresh_from_db()
     assert window.limit_micros == 2_500_000
+    policy.refresh_from_db()
+    assert policy.webhook_url == "https://hooks.example.org/qcos"  # no scheme typed → https, not http
     entry = AuditEntry.objects.filter(action="BUDGET_POLICY_APPLIED").order_by("-id").first()
     assert "daily_limit_usd" in entry.payload and '"channel":"admin"' in entry.payload.replace(" ", "")
