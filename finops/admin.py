@@ -11,7 +11,6 @@ from django.db import models
 from django.shortcuts import render
 from django.utils import timezone
 
-from ledger.audit import user_principal
 from qcos.errors import QCOSError
 from qcos.jobs.approvals import job_decide
 from qcos.jobs.models import QuantumJob
@@ -87,8 +86,7 @@ class BudgetPolicyAdmin(TenantScopedAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request, obj, form, change):
-        actor = {**user_principal(request.user, obj.tenant.slug, []), "channel": "admin"}
-        policy_save(policy=obj, actor=actor, changed=form.changed_data)
+        policy_save(policy=obj, actor=self.admin_actor(request, obj.tenant), changed=form.changed_data)
 
 
 @admin.register(BudgetWindow)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from ledger.audit import user_principal
+
 from . import services
 from .models import ApiKey, Membership, Project, Tenant
 
@@ -17,6 +19,14 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{f"{self.tenant_field}__memberships__user": request.user}).distinct()
+
+    def admin_actor(self, request, tenant: Tenant) -> dict:
+        """The audit principal of a change made in the admin: the signed-in user, with their roles
+        in ``tenant`` ("superuser" added for a superuser), through the channel "admin"."""
+        roles = set(Membership.objects.filter(tenant=tenant, user=request.user).values_list("role", flat=True))
+        if request.user.is_superuser:
+            roles.add("superuser")
+        return {**user_principal(request.user, tenant.slug, roles), "channel": "admin"}
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "tenant" and not request.user.is_superuser:
@@ -74,15 +84,17 @@ class MembershipAdmin(TenantScopedAdmin):
     autocomplete_fields = ["user"]
 
     def save_model(self, request, obj, form, change):
-        membership = services.membership_set(tenant=obj.tenant, user=obj.user, role=obj.role)
+        membership = services.membership_set(
+            tenant=obj.tenant, user=obj.user, role=obj.role, actor=self.admin_actor(request, obj.tenant)
+        )
         obj.pk = membership.pk
 
     def delete_model(self, request, obj):
-        services.membership_remove(membership=obj)
+        services.membership_remove(membership=obj, actor=self.admin_actor(request, obj.tenant))
 
     def delete_queryset(self, request, queryset):
         for membership in queryset:
-            services.membership_remove(membership=membership)
+            services.membership_remove(membership=membership, actor=self.admin_actor(request, membership.tenant))
 
 
 @admin.register(ApiKey)
@@ -102,7 +114,9 @@ class ApiKeyAdmin(TenantScopedAdmin):
             obj.save(update_fields=["name"])
             return
         try:
-            issued = services.api_key_create(tenant=obj.tenant, user=obj.user, name=obj.name)
+            issued = services.api_key_create(
+                tenant=obj.tenant, user=obj.user, name=obj.name, actor=self.admin_actor(request, obj.tenant)
+            )
         except ValueError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
@@ -116,5 +130,8 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke_keys(self, request, queryset):
-        revoked = sum(services.api_key_revoke(api_key=key) for key in queryset)
+        revoked = sum(
+            services.api_key_revoke(api_key=key, actor=self.admin_actor(request, key.tenant))
+            for key in queryset.select_related("tenant")
+        )
         self.message_user(request, f"{revoked} key(s) revoked.")

@@ -70,3 +70,36 @@ def test_the_audit_log_is_visible_to_auditors_of_the_tenant_only_and_never_edita
     entry = AuditEntry.objects.filter(tenant_slug="research-alpha").first()
     assert client.post(f"/admin/ledger/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert login(alice).get("/admin/ledger/auditentry/").status_code == 302
+
+
+def test_role_and_key_changes_made_in_the_admin_are_audited_as_the_signed_in_user(adam, alice):
+    """The audit log must name the person who acted in the console, not the command line."""
+    import orjson
+    from django.contrib.auth import get_user_model
+
+    from ledger.models import AuditEntry
+    from qcos.tenancy.models import ApiKey, Membership
+
+    before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    client = login(adam)
+    newcomer = get_user_model().objects.create_user(username="nia@alpha.example", email="nia@alpha.example")
+    assert client.post("/admin/tenancy/membership/add/",
+                       {"tenant": adam.tenant.pk, "user": newcomer.pk, "role": "viewer"}).status_code == 302
+    membership = Membership.objects.get(user=newcomer)
+    assert client.post(f"/admin/tenancy/membership/{membership.pk}/change/",
+                       {"tenant": adam.tenant.pk, "user": newcomer.pk, "role": "auditor"}).status_code == 302
+    assert client.post(f"/admin/tenancy/membership/{membership.pk}/delete/", {"post": "yes"}).status_code == 302
+    client.post("/admin/tenancy/apikey/add/", {"tenant": adam.tenant.pk, "user": alice.user.pk, "name": "ci"})
+    key = ApiKey.objects.get(name="ci")
+    client.post("/admin/tenancy/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+    actions = ["ROLE_GRANTED", "ROLE_CHANGED", "ROLE_REVOKED", "API_KEY_CREATED", "API_KEY_REVOKED"]
+    entries = AuditEntry.objects.filter(id__gt=before, action__in=actions).order_by("id")
+    assert [entry.action for entry in entries] == actions
+    for entry in entries:
+        principal = orjson.loads(entry.payload)["principal"]
+        assert principal["user_id"] == f"user-{adam.user.pk}", (entry.action, principal)
+        assert principal["roles"] == ["admin"] and principal["channel"] == "admin"
+        assert principal["tenant_id"] == "research-alpha"
