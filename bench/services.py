@@ -26,6 +26,7 @@ from ledger.crypto.canonical import canonical_json
 from ledger.evidence import bundle_register
 from ledger.keys import signer_for
 from ledger.models import AuditEntry
+from ledger.registry import sequence_now
 from qcos.errors import (
     ApprovalRequired,
     BudgetExceeded,
@@ -307,14 +308,8 @@ def benchmark_complete(*, benchmark_id: str, attempt: int, worker: str, core: di
         # proof once a checkpoint covers it (bench.selectors.bundle_of).
         bundle_register(bundle, benchmark=run, created_at=now)
         if settings.QCOS["SEQUENCE_INLINE"]:
-            transaction.on_commit(_sequence_audit)
+            transaction.on_commit(sequence_now)
     return True
-
-
-def _sequence_audit() -> None:
-    from ledger.audit import audit_sequence
-
-    audit_sequence()
 
 
 def benchmark_fail(*, benchmark_id: str, attempt: int, code: str, message: str) -> bool:

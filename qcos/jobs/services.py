@@ -22,6 +22,7 @@ from finops import services as finops
 from ledger.audit import Hole, Outcome, audit_append, audit_payload, system_principal, user_principal
 from ledger.evidence import evidence_record, trail_entry
 from ledger.evidence import trail_send as evidence_trail_send
+from ledger.registry import sequence_now
 from qcos import rowload
 from qcos.errors import (
     BudgetExceeded,
@@ -474,7 +475,7 @@ def _complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutco
                 if settlement is not None and not finops.settlement_write(settlement, fenced=fenced)():
                     raise _Abandon(lost=False)
                 if _config()["SEQUENCE_INLINE"]:
-                    transaction.on_commit(_sequence_ledger)
+                    transaction.on_commit(sequence_now)
                 rowload.commit_with_pipeline(connection)
     except _Abandon as abandoned:
         if not abandoned.lost:
@@ -491,15 +492,6 @@ def _complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutco
             return False  # another attempt's result is there (off PostgreSQL, where nothing fences first)
         raise
     return True
-
-
-def _sequence_ledger() -> None:
-    """The periodic sequencers, run once now (embedded mode has no beat)."""
-    from ledger.audit import audit_sequence
-    from ledger.registry import registry_sequence
-
-    registry_sequence()
-    audit_sequence()
 
 
 def job_fail(*, job_id: str, attempt: int, code: str, message: str, transient: bool) -> str | None:

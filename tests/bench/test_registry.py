@@ -83,3 +83,15 @@ def test_the_migration_registers_runs_completed_before_it(alice):
     migration.register_completed_runs(apps, None)
     record = BundleRecord.objects.get(benchmark_id=result["id"])
     assert record.bundle_id == result["bundle_id"] and RegistryLeaf.objects.get(bundle=record).leaf_hash == before
+
+
+def test_embedded_mode_registers_a_runs_bundle_as_it_completes(alice, settings):
+    """With no beat (the embedded default), the completion sequences the registry itself, as a
+    job's does: the bundle is served with its inclusion proof at once."""
+    settings.QCOS = {**settings.QCOS, "SEQUENCE_INLINE": True}
+    result = bench_run(alice)
+    leaf = alice.client.get(f"/api/v2.1/registry/leaves/{result['bundle_id']}").json()
+    assert leaf["leaf_index"] is not None
+    bundle = alice.client.get(f"/bench/evidence/{result['id']}").json()
+    assert bundle["registry"]["tree_size"] >= 1
+    assert EvidenceBundle(bundle).verify(keyring=pinned(alice), require_registry=True).is_valid
