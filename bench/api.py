@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from ledger.crypto.bundle import BundleFormatError, EvidenceBundle
 from ledger.keys import keyring
-from qcos.api.errors import error_body
+from qcos.api.errors import BUDGET_REFUSED, error_body
 from qcos.errors import ValidationFailed
 from qcos.jobs.services import request_fingerprint
 
@@ -93,7 +93,7 @@ class RunView(APIView):
     @extend_schema(
         summary="Queue a benchmark run", request=RunInput,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-        responses={202: dict, **ERRORS},
+        responses={202: dict, **ERRORS, **BUDGET_REFUSED},
     )
     def post(self, request: Request) -> Response:
         data = RunInput(data=request.data)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from qcos.errors import QCOSError
+
+# For the schema: only what charges a budget (a job's submit, a benchmark run) can answer 402.
+BUDGET_REFUSED = {402: OpenApiResponse(description="BUDGET_EXCEEDED (a `block` budget or per-job limit refused it)")}
 
 _DRF_CODES = {
     exceptions.NotAuthenticated: ("UNAUTHENTICATED", 401),

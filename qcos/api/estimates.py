@@ -1,10 +1,11 @@
 """``POST /api/v2.1/estimates``: the cost of a job before it is submitted (the Ledger seed's
 ``client.estimate_cost``), priced with the price-sheet version in force (database) and the cost
-tiers of the caller's tenant policy. Backends are those jobs can be submitted to."""
+tiers of the caller's tenant policy. Backends are those jobs can be submitted to and, to compare
+providers before choosing, every backend the price catalogue covers."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from finops.catalog import BACKENDS as PRICED_BACKENDS
 from finops.sheets import sheet_current
 from qcos.errors import InvalidCircuit, UnknownBackend
 from qcos.jobs import circuits, selectors
+from qcos.jobs import services as job_services
 from qcos.jobs.states import Priority
 from qcos.tenancy.roles import Capability
 from workers.providers.registry import BACKENDS, get_backend
@@ -23,18 +25,23 @@ from workers.providers.registry import BACKENDS, get_backend
 class EstimateInput(serializers.Serializer):
     circuit = serializers.CharField(trim_whitespace=False)
     backend = serializers.CharField(max_length=64)
-    shots = serializers.IntegerField(min_value=1, max_value=100_000, default=1024)
+    shots = serializers.IntegerField(default=1024)  # its range is the submit's: jobs.services.shots_check
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.STANDARD)
 
 
 class EstimateView(APIView):
-    @extend_schema(summary="Estimate a job's cost before submitting it", request=EstimateInput,
-                   responses={200: dict})
+    @extend_schema(summary="Estimate a job's cost before submitting it", request=EstimateInput, responses={
+        200: dict,
+        400: OpenApiResponse(description="INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS or VALIDATION_ERROR"),
+        401: OpenApiResponse(description="UNAUTHENTICATED"),
+        403: OpenApiResponse(description="PERMISSION_DENIED"),
+    })
     def post(self, request: Request) -> Response:
         request.auth.require(Capability.VIEW_JOBS)
         data = EstimateInput(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
+        job_services.shots_check(params["shots"])
         # Any backend jobs can run on, or that the catalogue prices (to compare before choosing).
         if get_backend(params["backend"]) is None and params["backend"] not in PRICED_BACKENDS:
             raise UnknownBackend(f"unknown backend {params['backend']!r}", details={

@@ -13,6 +13,7 @@ from qcos.jobs.job_detail import job_detail
 from qcos.jobs.models import QuantumJob
 from qcos.tenancy.roles import Capability
 
+from .errors import BUDGET_REFUSED
 from .filters import JobFilter
 from .serializers import JobOutput, JobSubmitInput, job_representation, submit_input_fast
 
@@ -51,7 +52,7 @@ class JobListCreateView(generics.GenericAPIView):
         summary="Submit a job",
         request=JobSubmitInput,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-        responses={202: JobOutput, **ERRORS},
+        responses={202: JobOutput, **ERRORS, **BUDGET_REFUSED},
     )
     def post(self, request: Request) -> Response:
         principal = request.auth

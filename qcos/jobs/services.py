@@ -58,6 +58,13 @@ def _config() -> dict[str, Any]:
 # --- submission ----------------------------------------------------------------------------------
 
 
+def shots_check(shots: int) -> None:
+    """``INVALID_SHOTS`` unless 1 ≤ shots ≤ ``QCOS["MAX_SHOTS"]`` (a submit's and an estimate's rule)."""
+    maximum = _config()["MAX_SHOTS"]
+    if not 1 <= shots <= maximum:
+        raise InvalidShots(f"shots must be between 1 and {maximum}", details={"shots": shots, "max": maximum})
+
+
 @dataclass(frozen=True)
 class ValidatedCircuit:
     text: str
@@ -145,10 +152,7 @@ def job_submit(
         raise UnknownBackend(
             f"unknown backend {backend!r}", details={"backend": backend, "available": sorted(BACKENDS)}
         )
-    if not 1 <= shots <= _config()["MAX_SHOTS"]:
-        raise InvalidShots(
-            f"shots must be between 1 and {_config()['MAX_SHOTS']}", details={"shots": shots}
-        )
+    shots_check(shots)
     slug = project_slug_for(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
     # The project and its policies are read in one round trip, and the circuit is parsed while
     # PostgreSQL answers (rowload.pipeline); an unknown project is still reported first.

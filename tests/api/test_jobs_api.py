@@ -181,5 +181,9 @@ def test_openapi_schema_and_docs_page(client):
             "/api/v2.1/ledger/bundles/verify", "/api/v2.1/registry/checkpoint"} <= set(paths)
     assert client.get("/api/schema").status_code == 200  # YAML
     assert "Idempotency-Key" in str(paths["/api/v2.1/jobs"]["post"]["parameters"])
+    # What charges a budget documents its 402; an estimate documents its error codes.
+    assert "BUDGET_EXCEEDED" in paths["/api/v2.1/jobs"]["post"]["responses"]["402"]["description"]
+    assert "402" in paths["/api/v2/bench/run"]["post"]["responses"]
+    assert "INVALID_SHOTS" in paths["/api/v2.1/estimates"]["post"]["responses"]["400"]["description"]
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
