@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularJSONAPIView,
     SpectacularRedocView,
     SpectacularSwaggerView,
 )
+
+from qcos.api.errors import not_found_view
 
 
 def healthz(request):
@@ -23,6 +25,9 @@ urlpatterns = [
     path("api/schema.json", SpectacularJSONAPIView.as_view(), name="schema-json"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Any other API path answers the one JSON error shape even with DEBUG on (the embedded
+    # default), where Django would otherwise serve its HTML debug page listing the URL patterns.
+    re_path(r"^(?:api|bench)/", not_found_view),
 ]
 
 handler404 = "qcos.api.errors.not_found_view"

@@ -187,3 +187,15 @@ def test_openapi_schema_and_docs_page(client):
     assert "INVALID_SHOTS" in paths["/api/v2.1/estimates"]["post"]["responses"]["400"]["description"]
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("path", ["/api/v2.1/nope", "/api/v2.1/jobs/", "/api/v2/bench/workloads/", "/bench/nope"])
+def test_an_unknown_api_path_answers_the_json_error_shape_whatever_debug_is(alice, settings, debug, path):
+    """The embedded default runs with DEBUG on: an API client still gets JSON, never Django's
+    HTML debug page (which would also list every URL pattern)."""
+    settings.DEBUG = debug
+    for method in ("get", "post"):
+        response = getattr(alice.client, method)(path)
+        assert response.status_code == 404 and response["Content-Type"] == "application/json"
+        assert response.json()["error"]["code"] == "NOT_FOUND"
