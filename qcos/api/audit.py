@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import orjson
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from ledger.audit import audit_verify
 from ledger.models import AuditEntry
 from ledger.selectors import audit_entries_for
-from qcos.errors import TenantMismatch
+from qcos.errors import TenantMismatch, ValidationFailed
 from qcos.tenancy.roles import Capability
 
 MAX_LIMIT = 1000
@@ -51,7 +51,8 @@ class AuditListView(APIView):
     @extend_schema(
         summary="Query the audit log of the caller's tenant",
         parameters=[AuditQuery],
-        responses={200: dict},
+        responses={200: dict, 400: OpenApiResponse(description="INVALID_DATE_RANGE or VALIDATION_ERROR"),
+                   403: OpenApiResponse(description="PERMISSION_DENIED or TENANT_MISMATCH")},
     )
     def get(self, request: Request) -> Response:
         principal = request.auth
@@ -63,6 +64,12 @@ class AuditListView(APIView):
             raise TenantMismatch(
                 f"this API key belongs to tenant {principal.tenant.slug!r}", details={"tenant_id": params["tenant_id"]}
             )
+        start, end = params.get("start_date"), params.get("end_date")
+        # The reports' code. ``end`` is exclusive by now (a date means its whole day), so "not after"
+        # is what refuses a reversed range, however it is written.
+        if start is not None and end is not None and end <= start:
+            raise ValidationFailed("end_date is before start_date", code="INVALID_DATE_RANGE", details={
+                "start_date": query.initial_data["start_date"], "end_date": query.initial_data["end_date"]})
         actions = [a.strip() for a in params.get("actions", "").split(",") if a.strip()]
         limit = params["limit"]
         rows = list(

@@ -47,7 +47,8 @@ def exception_handler(exc, context):
     else:
         code, status = "ERROR", response.status_code
     if isinstance(exc, exceptions.ValidationError):
-        message = "the request body is invalid"
+        # Body fields and query parameters alike: the message names each one and its first problem.
+        message = _validation_message(exc.detail)
         details = {"fields": exc.detail} if isinstance(exc.detail, dict) else {"errors": exc.detail}
     else:
         message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
@@ -55,6 +56,18 @@ def exception_handler(exc, context):
     response.data = error_body(code, message, details)
     response.status_code = status
     return response
+
+
+def _first_problem(detail: Any) -> str:
+    while isinstance(detail, (list, dict)) and detail:
+        detail = next(iter(detail.values())) if isinstance(detail, dict) else detail[0]
+    return str(detail) if detail else "invalid"
+
+
+def _validation_message(detail: Any) -> str:
+    if isinstance(detail, dict) and detail:
+        return "invalid request: " + "; ".join(f"{field}: {_first_problem(problem)}" for field, problem in detail.items())
+    return f"invalid request: {_first_problem(detail)}"
 
 
 def not_found_view(request, exception=None):

@@ -141,8 +141,13 @@ def test_list_filters_and_paginates(alice):
     assert alice.client.get("/api/v2.1/jobs?submitted_before=2999-01-01T00:00:00Z").json()["count"] == 2
     page = alice.client.get("/api/v2.1/jobs?limit=1").json()
     assert len(page["results"]) == 1 and page["next"]
-    assert_error(alice.client.get("/api/v2.1/jobs?status=BOGUS"), 400, "VALIDATION_ERROR")
+    assert alice.client.get("/api/v2.1/jobs?limit=100000").json()["count"] == 2  # capped at 500, not refused
+    error = assert_error(alice.client.get("/api/v2.1/jobs?status=BOGUS"), 400, "VALIDATION_ERROR")
+    assert error["message"].startswith("invalid request: status: ")  # names the parameter, not "the body"
     assert_error(alice.client.get("/api/v2.1/jobs?submitted_after=yesterday"), 400, "VALIDATION_ERROR")
+    for bad in ("limit=0", "limit=-1", "limit=ten", "offset=-1", "offset=abc"):
+        error = assert_error(alice.client.get(f"/api/v2.1/jobs?{bad}"), 400, "VALIDATION_ERROR")
+        assert bad.split("=")[0] in error["details"]["fields"], bad
 
 
 def test_cancel_a_queued_job_and_refuse_a_finished_one(alice, adam, vera, monkeypatch):

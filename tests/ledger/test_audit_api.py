@@ -29,6 +29,11 @@ def test_auditor_queries_with_the_seeds_filters(alice, auditor, carol):
     assert all(e["resource"]["id"] == job_id and e["tenant_id"] == "research-alpha" for e in entries)
     assert set(entries[0]) >= {"audit_id", "timestamp", "action", "principal", "resource", "details", "outcome"}
     assert auditor.client.get("/api/v2.1/audit?end_date=2000-01-01").json()["entries"] == []
+    # The same day at both ends is that whole day; an end before the start is refused, not empty.
+    today = entries[0]["timestamp"][:10]
+    assert auditor.client.get(f"/api/v2.1/audit?start_date={today}&end_date={today}").json()["entries"]
+    reversed_range = auditor.client.get("/api/v2.1/audit?start_date=2026-02-01&end_date=2026-01-31")
+    assert reversed_range.status_code == 400 and reversed_range.json()["error"]["code"] == "INVALID_DATE_RANGE"
 
 
 def test_pages_follow_the_cursor_and_other_tenants_are_invisible(alice, auditor, carol):
