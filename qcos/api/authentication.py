@@ -44,15 +44,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         auth_failure_record(presented_prefix=prefix, remote_addr=remote, reason=reason)
         raise exceptions.AuthenticationFailed(reason)
 
-    @staticmethod
-    def _presented_key(request) -> str | None:
-        header = request.META.get("HTTP_X_API_KEY")
-        if header:
-            return header.strip()
+    def _presented_key(self, request) -> str | None:
+        """The key from either header. Two different keys on one request are refused rather than
+        one silently preferred: which identity acts must never be ambiguous."""
+        header = (request.META.get("HTTP_X_API_KEY") or "").strip() or None
         auth = authentication.get_authorization_header(request).decode("latin-1").split()
-        if len(auth) == 2 and auth[0].lower() == "bearer":
-            return auth[1]
-        return None
+        bearer = auth[1] if len(auth) == 2 and auth[0].lower() == "bearer" else None
+        if header and bearer and header != bearer:
+            self._fail(request, parse_prefix(header), "two different API keys were presented "
+                                                      "(X-API-Key and Authorization: Bearer)")
+        return header or bearer
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="qcos"'

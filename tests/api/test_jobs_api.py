@@ -108,6 +108,12 @@ def test_no_key_bad_key_revoked_key_and_query_string_key_are_401(alice):
     anonymous.credentials(HTTP_X_API_KEY=alice.key[:-2] + "xx")
     assert_error(anonymous.get("/api/v2.1/jobs"), 401, "UNAUTHENTICATED")
     assert_error(APIClient().get(f"/api/v2.1/jobs?api_key={alice.key}"), 401, "UNAUTHENTICATED")
+    # Both headers: the same key is fine; two different keys are refused, whichever is valid.
+    both = APIClient()
+    both.credentials(HTTP_X_API_KEY=alice.key, HTTP_AUTHORIZATION=f"Bearer {alice.key}")
+    assert both.get("/api/v2.1/jobs").status_code == 200
+    both.credentials(HTTP_X_API_KEY=alice.key, HTTP_AUTHORIZATION=f"Bearer {alice.key[:-2]}xx")
+    assert "two different API keys" in assert_error(both.get("/api/v2.1/jobs"), 401, "UNAUTHENTICATED")["message"]
     api_key_revoke(api_key=ApiKey.objects.get(user=alice.user))
     assert_error(alice.client.get("/api/v2.1/jobs"), 401, "UNAUTHENTICATED")
 
