@@ -12,6 +12,7 @@ from ._version import __version__
 from .client import DEFAULT_BASE_URL, Namespace, QCOSClient
 from .errors import (
     AuthenticationError,
+    BackendUnavailableError,
     BudgetExceededError,
     ConfigurationError,
     ConflictError,
@@ -69,6 +70,7 @@ __all__ = [
     "QCOSTimeoutError",
     "RateLimitError",
     "ServerError",
+    "BackendUnavailableError",
     "ValidationError",
     "TERMINAL_STATUSES",
     "CostBreakdown",

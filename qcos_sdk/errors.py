@@ -112,6 +112,15 @@ class ServerError(QCOSError):
     default_code = "SERVER_ERROR"
 
 
+class BackendUnavailableError(ServerError):
+    """HTTP 503 ``BACKEND_UNAVAILABLE``: the backend named is not one QCOS can run on (the
+    Benchmarking API's code for an unknown or unreachable backend). Retrying the same request will
+    not help; ``details["available"]`` lists the backends that can. A ``ServerError`` too, so
+    existing handlers still catch it."""
+
+    default_code = "BACKEND_UNAVAILABLE"
+
+
 class QCOSConnectionError(QCOSError):
     """The server could not be reached (DNS, refused, reset, request timeout)."""
 
@@ -163,6 +172,7 @@ _CODE_TO_CLASS: dict[str, type[QCOSError]] = {
     "SELF_APPROVAL_FORBIDDEN": PermissionDeniedError,
     "NOT_AN_APPROVER": PermissionDeniedError,
     "APPROVAL_REQUIRED": PermissionDeniedError,
+    "BACKEND_UNAVAILABLE": BackendUnavailableError,
 }
 
 _STATUS_TO_CLASS: dict[int, type[QCOSError]] = {

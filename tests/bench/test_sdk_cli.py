@@ -9,7 +9,7 @@ import pytest
 from qcos_sdk import QCOSClient
 from qcos_sdk.bench import BenchReport, BenchmarkHandle
 from qcos_sdk.cli import main as qcos_main
-from qcos_sdk.errors import NotFoundError, ValidationError
+from qcos_sdk.errors import BackendUnavailableError, NotFoundError, ValidationError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +44,9 @@ def test_the_seeds_sdk_snippet_runs_as_written(live_server, alice):
     with pytest.raises(ValidationError) as invalid:
         client.bench.run(backend="simulator", workloads=["ghz_3q"])
     assert invalid.value.code == "INVALID_WORKLOAD"
+    with pytest.raises(BackendUnavailableError) as unavailable:
+        client.bench.run(backend="no_such_backend", workloads=["bell_state"])
+    assert unavailable.value.status_code == 503 and "simulator" in unavailable.value.details["available"]
 
 
 def test_cli_runs_downloads_and_verifies(live_server, alice, tmp_path, monkeypatch, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qcos_sdk import (
+    BackendUnavailableError,
     BudgetExceededError,
     AuthenticationError,
     ConflictError,
@@ -39,6 +40,7 @@ def envelope(code: str, **details):
         (402, "BUDGET_EXCEEDED", BudgetExceededError),
         (403, "SELF_APPROVAL_FORBIDDEN", PermissionDeniedError),
         (409, "APPROVAL_CONFLICT", ConflictError),
+        (503, "BACKEND_UNAVAILABLE", BackendUnavailableError),
         # codes this SDK does not know yet fall back to the HTTP status
         (401, "KEY_REVOKED", AuthenticationError),
         (403, "QUOTA_GONE", PermissionDeniedError),
