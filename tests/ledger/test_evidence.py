@@ -173,3 +173,19 @@ def test_embedded_mode_registers_each_bundle_as_its_job_completes(alice, setting
     bundle = evidence(alice, completed_job(alice))
     assert bundle["registry"]["tree_size"] >= 1
     assert EvidenceBundle(bundle).verify(keyring=pinned(alice), require_registry=True).is_valid
+
+
+def test_ledger_enabled_false_still_audits_and_signs_and_records_the_request(alice):
+    """README Decisions: a submitter cannot opt out of the ledger; what they asked for is kept."""
+    from ledger.models import AuditEntry
+
+    body = job_body()
+    body["ledger"]["enabled"] = False
+    job_id = alice.client.post("/api/v2.1/jobs", body, format="json").json()["job_id"]
+    assert alice.client.get(f"/api/v2.1/jobs/{job_id}").json()["ledger_enabled"] is False
+    bundle = evidence(alice, job_id)
+    assert EvidenceBundle(bundle).verify(keyring=pinned(alice)).is_valid
+    config = next(item["content"] for item in bundle["items"] if item["type"] == "execution_configuration")
+    assert config["ledger_enabled"] is False
+    assert set(AuditEntry.objects.filter(resource_id=job_id).values_list("action", flat=True)) >= {
+        "JOB_SUBMITTED", "JOB_COMPLETED"}
