@@ -791,15 +791,18 @@ def budget_check(*, tenant: Tenant, project: Project | None, estimated_cost: Dec
             text = f"${estimated_cost} is over the per-job limit ${policy.per_job_limit_usd} ({policy})"
             {PerJobAction.BLOCK: blocking, PerJobAction.REQUIRE_APPROVAL: holding,
              PerJobAction.NOTIFY: notifying}[policy.on_per_job_exceeded].append(text)
+        exceeded = []  # this policy's windows the job would overrun; its message is said once
         for kind, limit in _limits(policy).items():
             window = _current_window(policy, kind, limit, policies.periods, stored)
             remaining = _remaining(window)
             rows.append({"policy_id": policy.pk, "scope": str(policy), **_window_row(window)})
             if amount > remaining:
-                text = (policy.exceeded_message + " " if policy.exceeded_message else "") + (
-                    f"${estimated_cost} exceeds the {_window_label(window)}: ${usd(max(remaining, 0))} remains")
-                {ExceededAction.BLOCK: blocking, ExceededAction.SOFT_BLOCK: holding,
-                 ExceededAction.NOTIFY: notifying}[policy.on_exceeded].append(text)
+                exceeded.append(f"${estimated_cost} exceeds the {_window_label(window)}: "
+                                f"${usd(max(remaining, 0))} remains")
+        if exceeded:
+            text = (policy.exceeded_message + " " if policy.exceeded_message else "") + "; ".join(exceeded)
+            {ExceededAction.BLOCK: blocking, ExceededAction.SOFT_BLOCK: holding,
+             ExceededAction.NOTIFY: notifying}[policy.on_exceeded].append(text)
     remaining = min((D(r["remaining_usd"]) for r in rows), default=None)
     if blocking:
         return BudgetCheck(False, "; ".join(blocking), remaining, windows=rows)

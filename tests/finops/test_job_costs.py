@@ -106,6 +106,10 @@ def test_check_budget(alice, priced_simulator):
     assert exact["can_proceed"] is True and exact["remaining_usd"] == "0.400000"
     over = alice.client.post("/api/v2.1/budget/check", {"estimated_cost": "0.41"}, format="json").json()
     assert over["can_proceed"] is False and "Contact admin" in over["message"]
+    both = alice.client.post("/api/v2.1/budget/check", {"estimated_cost": "0.95"}, format="json").json()
+    # Both windows overrun: the policy's message once, then each window's figures.
+    assert both["message"].count("Contact admin") == 1
+    assert "daily" in both["message"] and "monthly" in both["message"], both["message"]
     other = alice.client.post("/api/v2.1/budget/check", {"tenant_id": "research-beta", "estimated_cost": "1"},
                               format="json")
     assert other.status_code == 403 and other.json()["error"]["code"] == "TENANT_MISMATCH"
