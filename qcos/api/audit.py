@@ -68,7 +68,7 @@ class AuditListView(APIView):
         # The reports' code. ``end`` is exclusive by now (a date means its whole day), so "not after"
         # is what refuses a reversed range, however it is written.
         if start is not None and end is not None and end <= start:
-            raise ValidationFailed("end_date is before start_date", code="INVALID_DATE_RANGE", details={
+            raise ValidationFailed("end_date must be after start_date", code="INVALID_DATE_RANGE", details={
                 "start_date": query.initial_data["start_date"], "end_date": query.initial_data["end_date"]})
         actions = [a.strip() for a in params.get("actions", "").split(",") if a.strip()]
         limit = params["limit"]
