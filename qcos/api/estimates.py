@@ -21,9 +21,11 @@ from qcos.jobs.states import Priority
 from qcos.tenancy.roles import Capability
 from workers.providers.registry import BACKENDS, get_backend
 
+from .serializers import CircuitText
+
 
 class EstimateInput(serializers.Serializer):
-    circuit = serializers.CharField(trim_whitespace=False)
+    circuit = CircuitText(trim_whitespace=False)
     backend = serializers.CharField(max_length=64)
     shots = serializers.IntegerField(default=1024)  # its range is the submit's: jobs.services.shots_check
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.STANDARD)

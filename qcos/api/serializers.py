@@ -13,6 +13,18 @@ from workers.providers.registry import get_backend
 MAX_TAGS = 50
 
 
+class CircuitText(serializers.CharField):
+    """A circuit's program text: a JSON string only. DRF's CharField would turn ``5`` or ``true``
+    into the text "5" or "True" and the parser would then report a syntax error about it."""
+
+    default_error_messages = {"invalid": "must be OpenQASM program text (a JSON string)."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class LedgerInput(serializers.Serializer):
     enabled = serializers.BooleanField(default=True)
     tenant_id = serializers.CharField(required=False, max_length=63)
@@ -31,7 +43,7 @@ class LedgerInput(serializers.Serializer):
 class JobSubmitInput(serializers.Serializer):
     """Only types are checked here; the service decides what is acceptable (and its error codes)."""
 
-    circuit = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    circuit = CircuitText(trim_whitespace=False, allow_blank=True)
     backend = serializers.CharField(max_length=64)
     shots = serializers.IntegerField(default=1024)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.STANDARD)

@@ -48,6 +48,7 @@ def test_local_simulator_is_free_and_reports_recent_queue_time(alice):
         ({"circuit": BELL_QASM3, "backend": "simulator", "shots": 0}, "INVALID_SHOTS"),
         ({"circuit": BELL_QASM3, "backend": "simulator", "shots": 100_001}, "INVALID_SHOTS"),
         ({"circuit": BELL_QASM3, "backend": "simulator", "shots": "many"}, "VALIDATION_ERROR"),
+        ({"circuit": 5, "backend": "simulator"}, "VALIDATION_ERROR"),
     ],
 )
 def test_bad_estimate_requests_get_stable_codes(alice, body, code):

@@ -61,6 +61,8 @@ def test_tenant_and_project_default_to_the_keys_tenant_and_default_project(alice
         ({"shots": -5}, 400, "INVALID_SHOTS"),
         ({"shots": 100_001}, 400, "INVALID_SHOTS"),
         ({"shots": "many"}, 400, "VALIDATION_ERROR"),
+        ({"circuit": 5}, 400, "VALIDATION_ERROR"),  # not coerced to the text "5" (a syntax error)
+        ({"circuit": ["OPENQASM 2.0;"]}, 400, "VALIDATION_ERROR"),
         ({"priority": "yesterday"}, 400, "VALIDATION_ERROR"),
         ({"ledger": {"tenant_id": "research-beta"}}, 403, "TENANT_MISMATCH"),
         ({"ledger": {"tenant_id": "no-such-tenant"}}, 403, "TENANT_MISMATCH"),
