@@ -154,7 +154,7 @@ class VerifyInput(serializers.Serializer):
     benchmark_id = serializers.CharField(required=False)
 
     def validate(self, attrs):
-        if bool(attrs.get("report")) == bool(attrs.get("benchmark_id")):
+        if ("report" in attrs) == ("benchmark_id" in attrs):  # given, even if empty (then it fails to verify)
             raise serializers.ValidationError("give exactly one of report or benchmark_id")
         return attrs
 
@@ -220,7 +220,7 @@ class EvidenceVerifyInput(serializers.Serializer):
     benchmark_id = serializers.CharField(required=False)
 
     def validate(self, attrs):
-        if bool(attrs.get("bundle")) == bool(attrs.get("benchmark_id")):
+        if ("bundle" in attrs) == ("benchmark_id" in attrs):  # given, even if empty (then it fails to verify)
             raise serializers.ValidationError("give exactly one of bundle or benchmark_id")
         return attrs
 

@@ -240,6 +240,11 @@ def test_the_bench_v3_bundle_is_signed_and_checked_by_the_ledger_verifier(alice)
     tampered = alice.client.post("/bench/evidence/verify", {"bundle": bundle}, format="json")
     assert tampered.status_code == 400 and tampered.json()["error"]["code"] == "VERIFICATION_FAILED"
     assert "item_hash" in tampered.json()["error"]["details"]["failed_checks"]
+    # An empty document is one that was given, and fails to verify; giving none is the usage error.
+    empty = alice.client.post("/bench/evidence/verify", {"bundle": {}}, format="json")
+    assert empty.status_code == 400 and empty.json()["error"]["code"] == "VERIFICATION_FAILED", empty.json()
+    neither = alice.client.post("/bench/evidence/verify", {}, format="json")
+    assert neither.status_code == 400 and neither.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
 def test_download_is_an_attachment_with_keys_and_the_plot(alice, sealed):
@@ -298,3 +303,11 @@ def test_the_reconciler_reenqueues_lost_messages_and_fails_lost_runs(alice, no_e
     assert outcome == services.Reconciliation(reenqueued=1, failed_lost=1) and enqueued == [queued]
     lost = report(alice, running).json()["error"]
     assert lost["code"] == "BENCHMARK_FAILED" and lost["details"]["error_code"] == "WORKER_LOST"
+
+
+@pytest.mark.parametrize("report", [{}, {"id": "x"}, {"workloads": "no"}])
+def test_an_empty_or_malformed_report_fails_verification_cleanly(alice, report):
+    """Given, however empty, is verified and refused with the seed's code; never a 500."""
+    answer = alice.client.post(f"{BENCH}/verify", {"report": report}, format="json")
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"]["code"] == "VERIFICATION_FAILED"
