@@ -1,3 +1,5 @@
+import contextlib
+
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 
@@ -16,13 +18,10 @@ class JobPagination(LimitOffsetPagination):
         raw = request.query_params.get(name)
         if raw is None:
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise ValidationError({name: [f"must be a whole number of at least {minimum}"]})
-        return value
+        with contextlib.suppress(ValueError):
+            if (value := int(raw)) >= minimum:
+                return value
+        raise ValidationError({name: [f"must be a whole number of at least {minimum}"]})
 
     def get_limit(self, request) -> int:
         return min(self._param(request, self.limit_query_param, self.default_limit, 1), self.max_limit)
