@@ -10,7 +10,9 @@ Design (README, "Audit log"):
 * ``audit_verify`` walks the chain in ``seq`` order and names the first bad entry: a gap (a
   deleted row), a payload whose hash does not link (a changed, reordered or inserted row), or an
   indexed column that disagrees with the payload. Signed checkpoints of the head catch a chain
-  rewritten by someone who can also recompute hashes.
+  rewritten by someone who can also recompute hashes; because that someone may also delete rows,
+  the checkpoints that count are the ones published outside the database (``ledger.checkpoints``),
+  checked with ledger keys pinned outside it (``ledger.keys.pinned_ledger_keyring``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .checkpoints import CheckpointPublisher, checkpoint_publisher, publish_pending, published_heads
 from .crypto.canonical import canonical_json
+from .crypto.keyring import KeyRing
 from .crypto.note import NoteError, sign_checkpoint, verify_checkpoint
 from .models import AuditCheckpoint, AuditEntry
 
@@ -139,7 +143,8 @@ def _lock_sequencer() -> None:
 
 def audit_sequence(*, batch: int = 20_000, checkpoint: bool = False) -> int:
     """Link every unsequenced entry into the chain; returns how many were sequenced. A signed
-    checkpoint of the head follows when ``checkpoint`` is set or the last one is old enough."""
+    checkpoint of the head follows when ``checkpoint`` is set or the last one is old enough; once
+    it commits, it and any checkpoint not yet published are published outside the database."""
     total = 0
     while True:
         with transaction.atomic():
@@ -150,6 +155,9 @@ def audit_sequence(*, batch: int = 20_000, checkpoint: bool = False) -> int:
             if not rows:
                 if head:
                     _maybe_checkpoint(seq, prev, force=checkpoint)
+                # After the commit: a checkpoint published from a transaction that then rolled back
+                # would state a head the database never had.
+                transaction.on_commit(publish_pending, robust=True)
                 return total
             updates = []
             for row_id, payload in rows:
@@ -175,11 +183,18 @@ class AuditVerification:
     head_hash: str
     first_bad: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    #: Checkpoints published outside the database that the chain was compared with.
+    external_checkpoints: int = 0
+    #: Checkpoint rows not (yet) published: until they are, they protect nothing.
+    unpublished_checkpoints: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "entries_checked": self.entries_checked, "unsequenced": self.unsequenced,
             "head_seq": self.head_seq, "head_hash": self.head_hash, "first_bad": self.first_bad, "notes": self.notes,
+            "external_checkpoints": self.external_checkpoints, "unpublished_checkpoints": self.unpublished_checkpoints,
+            "warnings": self.warnings,
         }
 
 
@@ -200,11 +215,9 @@ def _maybe_checkpoint(seq: int, head: str, *, force: bool) -> None:
     AuditCheckpoint.objects.create(seq=seq, head_hash=head, note=note, created_at=timezone.now())
 
 
-def _signed_heads() -> tuple[dict[int, str], list[dict[str, Any]]]:
-    """Checkpoints whose signature verifies, as {seq: head}; and the ones that do not."""
-    from .keys import keyring
-
-    ring = keyring()
+def _signed_heads(ring: KeyRing) -> tuple[dict[int, str], list[dict[str, Any]]]:
+    """Checkpoint rows whose signature verifies under the pinned keys, as {seq: head}; and the
+    ones that do not."""
     heads: dict[int, str] = {}
     bad: list[dict[str, Any]] = []
     for checkpoint in AuditCheckpoint.objects.order_by("seq"):
@@ -220,37 +233,62 @@ def _signed_heads() -> tuple[dict[int, str], list[dict[str, Any]]]:
     return heads, bad
 
 
-def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000) -> AuditVerification:
-    """Check the whole chain and its signed checkpoints; stop at and name the first bad entry."""
+def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000,
+                 publisher: CheckpointPublisher | None = None, ring: KeyRing | None = None) -> AuditVerification:
+    """Check the whole chain against the signed checkpoints, in the database and published outside
+    it; stop at and name the first problem. ``publisher`` and ``ring`` default to the configured
+    checkpoint store and the pinned ledger keys (an auditor may pass their own copies)."""
     if sequence_first:
         audit_sequence(checkpoint=True)
-    heads, bad_checkpoints = _signed_heads()
-    if bad_checkpoints:
-        return AuditVerification(ok=False, entries_checked=0, unsequenced=_unsequenced(), head_seq=0, head_hash="",
-                                 first_bad=bad_checkpoints[0])
+    if ring is None:
+        from .keys import pinned_ledger_keyring
+
+        ring = pinned_ledger_keyring()
+    external = published_heads(publisher or checkpoint_publisher(), ring)
+    stored, bad_rows = _signed_heads(ring)
+    unpublished = AuditCheckpoint.objects.filter(published_at__isnull=True).count()
+    counts = {"external_checkpoints": len(external.heads), "unpublished_checkpoints": unpublished}
+    warnings = [f"{unpublished} signed checkpoints are not published outside the database yet (see the "
+                "server log); until they are, they do not protect against a database administrator"] if unpublished else []
+
+    def failed(checked: int, head_seq: int, head_hash: str, bad: dict[str, Any]) -> AuditVerification:
+        return AuditVerification(ok=False, entries_checked=checked, unsequenced=_unsequenced(), head_seq=head_seq,
+                                 head_hash=head_hash, first_bad=bad, warnings=warnings, **counts)
+
+    if external.bad or bad_rows:
+        return failed(0, 0, "", (external.bad or bad_rows)[0])
     expected_seq, prev = 1, GENESIS
     checked = 0
     for row in _chain_rows(chunk_size):
         problem = _check_row(row, expected_seq, prev)
-        if not problem and expected_seq in heads and heads[expected_seq] != row[9]:
+        if not problem and external.heads.get(expected_seq, row[9]) != row[9]:
+            problem = ("the chain up to here differs from the checkpoint published outside the database "
+                       "(history rewritten at or before this entry)")
+        if not problem and stored.get(expected_seq, row[9]) != row[9]:
             problem = "the chain up to here differs from the signed checkpoint (rewritten history)"
         if problem:
-            return AuditVerification(
-                ok=False, entries_checked=checked, unsequenced=_unsequenced(), head_seq=expected_seq - 1,
-                head_hash=prev, first_bad={"seq": expected_seq, "audit_id": row[1], "problem": problem},
-            )
+            return failed(checked, expected_seq - 1, prev, {"seq": expected_seq, "audit_id": row[1], "problem": problem})
         prev = row[9]
         expected_seq += 1
         checked += 1
-    missing = [seq for seq in heads if seq >= expected_seq]
-    if missing:
-        return AuditVerification(
-            ok=False, entries_checked=checked, unsequenced=_unsequenced(), head_seq=expected_seq - 1, head_hash=prev,
-            first_bad={"seq": expected_seq, "audit_id": None,
-                       "problem": f"a signed checkpoint covers seq {max(missing)}, but the chain ends before it"},
-        )
-    return AuditVerification(ok=True, entries_checked=checked, unsequenced=_unsequenced(),
-                             head_seq=expected_seq - 1, head_hash=prev, notes=[f"{len(heads)} signed checkpoints"])
+    end = expected_seq - 1
+    beyond = [seq for seq in (*external.heads, *stored) if seq > end]
+    if beyond:
+        where = "published outside the database" if max(beyond) in external.heads else "signed"
+        return failed(checked, end, prev, {
+            "seq": expected_seq, "audit_id": None,
+            "problem": f"a checkpoint {where} covers seq {max(beyond)}, but the chain ends at seq {end} "
+                       "(entries deleted or the log truncated)"})
+    deleted = sorted(seq for seq in external.heads if seq not in stored)
+    if deleted:
+        return failed(checked, end, prev, {
+            "seq": deleted[0], "audit_id": None,
+            "problem": f"{len(deleted)} published checkpoints are missing from the database "
+                       f"(first: seq {deleted[0]}; checkpoint rows deleted)"})
+    return AuditVerification(ok=True, entries_checked=checked, unsequenced=_unsequenced(), head_seq=end,
+                             head_hash=prev, warnings=warnings, **counts,
+                             notes=[f"{len(stored)} signed checkpoints",
+                                    f"{len(external.heads)} checkpoints published outside the database checked"])
 
 
 def _chain_rows(chunk_size: int):

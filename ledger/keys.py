@@ -11,23 +11,36 @@ Every public key is recorded in ``SigningKey`` with a validity window; rows are 
 so a bundle signed by a retired key keeps verifying. Rotation (``manage.py rotate_signing_key``)
 writes a new key file, retires the old key from that moment and keeps its file as
 ``<name>.<key_id[:16]>.retired.pem``. Processes notice a rotated key file by its mtime.
+
+What the **audit verifier** trusts (``pinned_ledger_keyring``) never comes from the database: a
+``SigningKey`` row is what anyone with write access to PostgreSQL could add. It trusts the public
+key derived from the configured key source, the retired key files beside it, and the public keys
+pinned in ``QCOS_LEDGER_TRUSTED_KEYS_DIR`` (default ``<QCOS_KEY_DIR>/trusted``). Each ledger key a
+process loads is pinned there (best effort), so a KMS or environment key that is later replaced
+keeps verifying the checkpoints it signed. Remove a pinned file to stop trusting that key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from .crypto.keyring import KeyRing, TrustedKey
-from .crypto.signing import KmsSigner, LocalSigner, Signer
+from .crypto.signing import KmsSigner, LocalSigner, Signer, load_public_key, public_key_der
 from .models import SigningKey
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[object, Signer]] = {}
@@ -115,6 +128,8 @@ def signer_for(role: str) -> Signer:
         else:
             signer = _load(source, role)
             _cache[role] = (_source(role).stamp, signer)
+            if role == "ledger":
+                _pin(signer.public_key_der)
     if signer.key_id not in _registered:
         _register(signer, role, backend=source.kind, arn=source.value if source.kind == "kms" else "")
         key = signer.key_id
@@ -178,3 +193,87 @@ def signing_key_rotate(*, role: str) -> tuple[str | None, str]:
         _cache.pop(role, None)
     transaction.on_commit(lambda: _registered.add(new.key_id))
     return (old.key_id if old else None), new.key_id
+
+
+# --- What the audit verifier trusts ----------------------------------------------------------------
+
+_PIN_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def trusted_keys_dir() -> Path:
+    return Path(_config().get("LEDGER_TRUSTED_KEYS_DIR") or _key_dir() / "trusted")
+
+
+def _pin(der: bytes) -> None:
+    """Write the ledger public key to the trusted directory once; never overwrite a pinned file."""
+    directory = trusted_keys_dir()
+    path = directory / f"ledger-{hashlib.sha256(der).hexdigest()}.pem"
+    if path.exists():
+        return
+    pem = load_public_key(der).public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        # Verification still trusts the key while it is the configured one; only after a rotation
+        # would its checkpoints stop verifying, so say so now.
+        logger.warning("could not pin the ledger public key in %s: %s", directory, exc)
+
+
+def _source_public_key() -> bytes | None:
+    """The public half of the configured ledger key, without creating a key that does not exist."""
+    source = _source("ledger")
+    if source.kind == "file" and not Path(source.value).exists():
+        return None
+    return signer_for("ledger").public_key_der
+
+
+def _retired_key_files() -> set[Path]:
+    source = _source("ledger")
+    places = {(_key_dir(), "ledger")}
+    if source.kind == "file":
+        path = Path(source.value)
+        places.add((path.parent, path.stem))
+    return {found for directory, stem in places for found in directory.glob(f"{stem}.*.retired.pem")}
+
+
+def read_trusted_keys(directory: Path) -> list[bytes]:
+    """DER public keys of every ``*.pem`` public key file in ``directory`` (none if it is absent).
+    A file that is not a P-384 public key is an error: a pin that silently does nothing would
+    leave the auditor trusting less, or other, than they think."""
+    if directory.is_file():
+        files = [directory]
+    elif directory.is_dir():
+        files = sorted(directory.glob("*.pem"))
+    else:
+        return []
+    keys = []
+    for path in files:
+        try:
+            keys.append(public_key_der(load_public_key(path.read_bytes())))
+        except (OSError, ValueError, TypeError) as exc:
+            raise RuntimeError(f"pinned key file {path} is not a P-384 public key: {exc}") from None
+    return keys
+
+
+def pinned_ledger_keyring(trusted: Path | None = None) -> KeyRing:
+    """The ledger keys audit checkpoints are checked against (module docstring). With ``trusted``
+    (an auditor's own directory or file of public keys) only those keys are trusted."""
+    if trusted is not None:
+        ders = read_trusted_keys(trusted)
+    else:
+        ders = read_trusted_keys(trusted_keys_dir())
+        ders += [LocalSigner.from_file(path).public_key_der for path in sorted(_retired_key_files())]
+        current = _source_public_key()
+        if current is not None:
+            ders.append(current)
+    ring = KeyRing()
+    for der in ders:
+        key = TrustedKey(public_key_der=der, not_before=_PIN_EPOCH, roles=frozenset({"ledger", "log"}))
+        if key.key_id not in ring:
+            ring.add(key)
+    return ring

@@ -45,17 +45,22 @@ class AuditCheckpoint(models.Model):
     """A signed statement of the chain head after a sequencing run: ``seq`` and ``head_hash``.
 
     Anyone holding the ledger's public keys can check that the chain up to ``seq`` is the one that
-    was signed, so a rewrite by someone with database access (who can disable triggers and
-    recompute hashes) is still detected: they do not hold the signing key.
+    was signed. The row alone does not protect against someone who can also delete rows: every
+    checkpoint is also published outside the database (``ledger.checkpoints``), and verification
+    compares the chain with those.
     """
 
     seq = models.BigIntegerField(unique=True)
     head_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
     note = models.TextField(default="", help_text="C2SP signed note: origin, seq, head hash, ledger signature")
+    # When the note was published outside the database (ledger.checkpoints); NULL until then.
+    published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-seq"]
+        indexes = [models.Index(fields=["seq"], name="audit_checkpoint_unpublished",
+                                condition=models.Q(published_at__isnull=True))]
 
     def __str__(self) -> str:
         return f"checkpoint @{self.seq}"

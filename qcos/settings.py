@@ -275,6 +275,11 @@ QCOS = {
     "AUDIT_ORIGIN": env.str("QCOS_AUDIT_ORIGIN", default="qcos.local/audit"),
     # A signed audit checkpoint at most this often (each costs one signature to verify later).
     "AUDIT_CHECKPOINT_SECONDS": env.float("QCOS_AUDIT_CHECKPOINT_SECONDS", default=300.0),
+    # Where signed audit checkpoints are published, one file each, outside the database they
+    # protect (docs/audit.md); and the ledger public keys audit verification trusts besides the
+    # configured key (empty: <KEY_DIR>/trusted).
+    "AUDIT_CHECKPOINT_DIR": env.str("QCOS_AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints")),
+    "LEDGER_TRUSTED_KEYS_DIR": env.str("QCOS_LEDGER_TRUSTED_KEYS_DIR", default=""),
     # Key `last_used_at` is written at most this often, so authentication is not a write per request.
     "API_KEY_TOUCH_SECONDS": env.float("QCOS_API_KEY_TOUCH_SECONDS", default=60.0),
 }

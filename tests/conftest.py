@@ -20,19 +20,6 @@ def pytest_configure(config):
             raise pytest.UsageError(f"CI=true needs DATABASE_URL on PostgreSQL; got {engine}")
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """Let pytest-django empty the append-only audit table between tests (see migration 0002)."""
-    with django_db_blocker.unblock():
-        from django.db import connection
-
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                name = connection.settings_dict["NAME"]
-                cursor.execute(f'ALTER DATABASE "{name}" SET qcos.audit_truncate_allowed = \'on\'')
-            connection.close()
-
-
 @dataclass
 class Actor:
     user: object
@@ -90,6 +77,21 @@ def _forget_registered_signing_keys():
     keys._registered.clear()
     yield
     keys._registered.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_audit_checkpoint_dir():
+    """Published audit checkpoints live outside the database, so emptying the tables between tests
+    does not remove them; a checkpoint left by an earlier test would (rightly) fail verification of
+    the next test's shorter log. (The audit table itself may be TRUNCATEd because test databases
+    are named test_*: see migration 0006.)"""
+    import shutil
+
+    from django.conf import settings
+
+    shutil.rmtree(settings.QCOS["AUDIT_CHECKPOINT_DIR"], ignore_errors=True)
+    yield
+    shutil.rmtree(settings.QCOS["AUDIT_CHECKPOINT_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

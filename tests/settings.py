@@ -13,5 +13,7 @@ import tempfile  # noqa: E402
 
 # Signing keys generated during tests stay out of the developer's var/keys.
 QCOS = {**QCOS, "KEY_DIR": tempfile.mkdtemp(prefix="qcos-test-keys-")}  # noqa: F405
+# Published audit checkpoints likewise (emptied before each test: tests/conftest.py).
+QCOS["AUDIT_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="qcos-test-audit-checkpoints-")  # noqa: F405
 # Tests sequence the registry and the audit log explicitly (one test covers the inline mode).
 QCOS["SEQUENCE_INLINE"] = False  # noqa: F405

@@ -165,7 +165,7 @@ def start_worker(postgres_db, tmp_path, settings):
         log = tmp_path / f"worker{index}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
         env.update(TEST_WORKER_ENV, DATABASE_URL=database_url(), CELERY_BROKER_URL=broker_url,
-                   QCOS_KEY_DIR=settings.QCOS["KEY_DIR"],
+                   QCOS_KEY_DIR=settings.QCOS["KEY_DIR"], QCOS_AUDIT_CHECKPOINT_DIR=settings.QCOS["AUDIT_CHECKPOINT_DIR"],
                    CELERY_TASK_ALWAYS_EAGER="false", PYTHONPATH=str(ROOT))
         cmd = [sys.executable, "-m", "celery", "-A", "qcos", "worker", "--loglevel", "INFO",
                "--concurrency", str(concurrency), "--pool", "prefork", "-Q", "jobs.local,maintenance",
