@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qcos.settings")
 
@@ -12,13 +12,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
 
 
-def _install_worker_steps() -> None:
-    from workers.leases import LeaseRenewal
+@worker_process_init.connect
+def _start_sandbox(**kwargs) -> None:
+    """Each pool process starts its simulation sandbox now (workers.sandbox), so that its first
+    job does not wait for the sandbox's imports."""
+    from workers.sandbox import pool
 
-    app.steps["worker"].add(LeaseRenewal)
+    pool.prewarm()
 
 
-_install_worker_steps()
+@worker_process_shutdown.connect
+def _stop_sandbox(**kwargs) -> None:
+    from workers.sandbox import pool
+
+    pool.shutdown()
 
 
 @worker_init.connect

@@ -268,6 +268,15 @@ QCOS = {
     # Aer threads per simulation. Parallelism comes from worker processes; OpenMP fan-out on a
     # millisecond circuit only contends with them. Raise it for workers dedicated to large circuits.
     "AER_MAX_PARALLEL_THREADS": env.int("QCOS_AER_MAX_PARALLEL_THREADS", default=1),
+    # Per-job limits of a simulation, enforced on its sandbox process (docs/workers.md): past one,
+    # the job fails once with TIME_LIMIT_EXCEEDED or MEMORY_LIMIT_EXCEEDED and its charge is released.
+    "JOB_WALL_SECONDS": env.float("QCOS_JOB_WALL_SECONDS", default=600.0),
+    "JOB_CPU_SECONDS": env.int("QCOS_JOB_CPU_SECONDS", default=600 * env.int("QCOS_AER_MAX_PARALLEL_THREADS",
+                                                                                default=1)),
+    "JOB_MEMORY_MB": env.int("QCOS_JOB_MEMORY_MB", default=6144),
+    # How long a worker retries recording a job's outcome while the database is away before it
+    # hands the job back to the reconciler.
+    "JOB_RECORD_RETRY_SECONDS": env.float("QCOS_JOB_RECORD_RETRY_SECONDS", default=30.0),
     # Private signing keys (files); see ledger/keys.py for the environment and KMS alternatives.
     "KEY_DIR": env.str("QCOS_KEY_DIR", default=str(VAR_DIR / "keys")),
     "GENERATE_KEYS": env.bool("QCOS_GENERATE_KEYS", default=True),
@@ -283,3 +292,22 @@ QCOS = {
     # Key `last_used_at` is written at most this often, so authentication is not a write per request.
     "API_KEY_TOUCH_SECONDS": env.float("QCOS_API_KEY_TOUCH_SECONDS", default=60.0),
 }
+
+
+def _check_job_limits() -> None:
+    """Refuse to start with per-job limits that cannot work: the task time limits are the last line
+    behind them, so the job's wall clock, its sandbox's start and the recording retries must fit."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    wall, cpu, memory = QCOS["JOB_WALL_SECONDS"], QCOS["JOB_CPU_SECONDS"], QCOS["JOB_MEMORY_MB"]
+    if not (wall > 0 and cpu >= 1 and memory >= 64 and QCOS["JOB_RECORD_RETRY_SECONDS"] >= 0):
+        raise ImproperlyConfigured("QCOS_JOB_WALL_SECONDS must be > 0, QCOS_JOB_CPU_SECONDS >= 1, "
+                                   "QCOS_JOB_MEMORY_MB >= 64 and QCOS_JOB_RECORD_RETRY_SECONDS >= 0")
+    needed = wall + QCOS["JOB_RECORD_RETRY_SECONDS"] + 60
+    if CELERY_TASK_SOFT_TIME_LIMIT < needed or CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+        raise ImproperlyConfigured(
+            f"QCOS_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT} s) must be at least QCOS_JOB_WALL_SECONDS + "
+            f"QCOS_JOB_RECORD_RETRY_SECONDS + 60 s ({needed:g} s), and QCOS_TASK_TIME_LIMIT above it")
+
+
+_check_job_limits()

@@ -387,6 +387,27 @@ def job_heartbeat(*, job_id: str, attempt: int) -> bool:
     )
 
 
+def job_hand_back(*, job_id: str, attempt: int) -> bool:
+    """End the lease of an attempt whose worker gave up recording its outcome, so that the
+    reconciler takes the job at its next pass instead of after the lease; False when the attempt
+    no longer holds the job."""
+    return bool(
+        QuantumJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt).update(
+            lease_expires_at=timezone.now()
+        )
+    )
+
+
+def job_recorded(*, job_id: str, attempt: int) -> str | None:
+    """``COMPLETED`` or ``FAILED`` when ``attempt`` ended the job that way, else None: tells a
+    worker whose recording was retried whether its first try had committed after all."""
+    if JobResult.objects.filter(job_id=job_id, attempt=attempt).exists():
+        return JobStatus.COMPLETED
+    if QuantumJob.objects.filter(pk=job_id, status=JobStatus.FAILED, attempts=attempt).exists():
+        return JobStatus.FAILED
+    return None
+
+
 class _Abandon(Exception):
     """Roll the completing transaction back: the attempt lost its job, or its reads went stale."""
 

@@ -94,16 +94,15 @@ def test_stale_queued_jobs_are_enqueued_again(queued, settings, monkeypatch):
 
 
 def test_transient_provider_errors_retry_and_permanent_ones_fail(queued, monkeypatch):
-    class Flaky:
-        calls = 0
+    calls = []
 
-        def run(self, circuit, *, shots, seed=None):
-            Flaky.calls += 1
-            if Flaky.calls == 1:
-                raise ProviderError("device busy", code="DEVICE_BUSY", transient=True)
-            raise ProviderError("circuit refused", code="REFUSED", transient=False)
+    def flaky(**job):
+        calls.append(job)
+        if len(calls) == 1:
+            raise ProviderError("device busy", code="DEVICE_BUSY", transient=True)
+        raise ProviderError("circuit refused", code="REFUSED", transient=False)
 
-    monkeypatch.setattr(execution, "adapter_for", lambda name: Flaky())
+    monkeypatch.setattr(execution, "simulate", flaky)
     assert execution.job_execute(job_id=queued.id) == "QUEUED"
     assert execution.job_execute(job_id=queued.id) == "FAILED"
     job = QuantumJob.objects.get(pk=queued.id)
@@ -112,11 +111,10 @@ def test_transient_provider_errors_retry_and_permanent_ones_fail(queued, monkeyp
 
 
 def test_an_unexpected_error_fails_the_job_instead_of_crashing_the_worker(queued, monkeypatch):
-    class Broken:
-        def run(self, circuit, *, shots, seed=None):
-            raise RuntimeError("boom")
+    def broken(**job):
+        raise RuntimeError("boom")
 
-    monkeypatch.setattr(execution, "adapter_for", lambda name: Broken())
+    monkeypatch.setattr(execution, "simulate", broken)
     assert execution.job_execute(job_id=queued.id) == "FAILED"
     job = QuantumJob.objects.get(pk=queued.id)
     assert job.error_code == "EXECUTION_ERROR" and "boom" in job.error_message
@@ -124,7 +122,7 @@ def test_an_unexpected_error_fails_the_job_instead_of_crashing_the_worker(queued
 
 def test_the_worker_refuses_a_circuit_that_does_not_match_its_hash(queued, monkeypatch):
     ran = []
-    monkeypatch.setattr(execution, "adapter_for", lambda name: ran.append(name))
+    monkeypatch.setattr(execution, "simulate", lambda **job: ran.append(job))
     QuantumJob.objects.filter(pk=queued.id).update(circuit=queued.circuit.replace("h q[0]", "x q[0]"))
     assert execution.job_execute(job_id=queued.id) == "FAILED"
     job = QuantumJob.objects.get(pk=queued.id)
@@ -138,14 +136,13 @@ def test_the_lease_keeper_renews_while_the_provider_runs(queued, settings, monke
     settings.QCOS = {**settings.QCOS, "JOB_LEASE_SECONDS": 0.6}
     seen = []
 
-    class Slow:
-        def run(self, circuit, *, shots, seed=None):
-            start = QuantumJob.objects.get(pk=queued.id).lease_expires_at
-            time.sleep(1.5)  # the keeper wakes at least every second, renews every 0.2 s here
-            seen.append(QuantumJob.objects.get(pk=queued.id).lease_expires_at > start)
-            return OUTCOME
+    def slow(**job):
+        start = QuantumJob.objects.get(pk=queued.id).lease_expires_at
+        time.sleep(1.5)  # the keeper wakes at least every second, renews every 0.2 s here
+        seen.append(QuantumJob.objects.get(pk=queued.id).lease_expires_at > start)
+        return OUTCOME
 
-    monkeypatch.setattr(execution, "adapter_for", lambda name: Slow())
+    monkeypatch.setattr(execution, "simulate", slow)
     assert execution.job_execute(job_id=queued.id) == "COMPLETED"
     assert seen == [True]
 
