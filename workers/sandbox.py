@@ -339,13 +339,15 @@ def _rss_kb() -> int:
         return int(fh.read().split()[1]) * resource.getpagesize() // 1024
 
 
-_MEMORY_MARKERS = ("Insufficient memory", "Cannot allocate memory", "bad_alloc", "MemoryError")
+_MEMORY_MARKERS = ("Insufficient memory", "Cannot allocate memory", "bad_alloc", "MemoryError",
+                   "failed to map segment")
 
 
 class _Runner:
     def __init__(self) -> None:
         from qcos.jobs import circuits
 
+        from .providers import devmode  # noqa: F401  (imported before the limit, like Aer: see below)
         from .providers.aer import AerAdapter
         from .providers.registry import adapter_for
 
@@ -354,8 +356,9 @@ class _Runner:
         self._adapter_for = adapter_for
         self._memory_aware = (AerAdapter,)
         self._memory_mb: int | None = None
-        # Warm up: the first simulation loads Aer's libraries and threads, which the baseline
-        # (and so the memory limit) must include.
+        # Warm up: the imports and the first simulation load the libraries and Aer's threads,
+        # which the baseline (and so the memory limit) must include; an import under the limit
+        # could fail half-way and leave this process unusable.
         self.execute({"backend": "simulator", "shots": 1, "seed": 1, "circuit":
                       'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\nh q[0];\nmeasure q -> c;\n'})
         self.baseline_kb = _vm_kb()
@@ -397,6 +400,9 @@ class _Runner:
         except self._circuit_error as exc:  # checked at submission; limits may have changed since
             return _failure("INVALID_CIRCUIT", str(exc))
         except Exception as exc:
+            if any(marker in str(exc) for marker in _MEMORY_MARKERS):
+                return _failure("MEMORY_LIMIT_EXCEEDED", f"the simulation needs more than the job's memory limit "
+                                                         f"of {memory_mb} MB ({type(exc).__name__}: {exc})")
             logger.exception("simulation failed unexpectedly")
             return _failure("EXECUTION_ERROR", f"{type(exc).__name__}: {exc}")
         return {"ok": True, "outcome": asdict(outcome), "rss_kb": _rss_kb()}
