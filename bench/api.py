@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -15,7 +16,10 @@ from rest_framework.views import APIView
 
 from ledger.crypto.bundle import BundleFormatError, EvidenceBundle
 from ledger.keys import keyring
-from qcos.api.errors import BUDGET_REFUSED, error_body
+from qcos.api.errors import error_body
+from qcos.api.ledger_views import query_choice
+from qcos.api.schema import BUDGET_REFUSED, documented, error
+from qcos.api.views import IDEMPOTENCY_KEY, idempotency_key
 from qcos.errors import ValidationFailed
 from qcos.jobs.services import request_fingerprint
 
@@ -24,21 +28,36 @@ from .errors import VerificationFailed
 from .models import BenchmarkRun
 from .plot import fidelity_vs_qubits_svg
 from .report import verify_report
-from .runner import DEFAULT_SHOTS
-from .workloads import list_workloads
+from .runner import DEFAULT_SHOTS, MAX_SHOTS
+from .workloads import SEED_MAX, WORKLOADS, list_workloads
 
 API_PREFIX = "/api/v2/bench"
 V3_PREFIX = "/bench"
 STORAGE_MODE = "ledger"
 ERRORS = {
-    400: OpenApiResponse(description="INVALID_WORKLOAD, INVALID_SHOTS, BACKEND_TOO_SMALL, PRICING_ERROR, "
-                                     "VALIDATION_ERROR or VERIFICATION_FAILED"),
-    401: OpenApiResponse(description="UNAUTHENTICATED"),
-    403: OpenApiResponse(description="PERMISSION_DENIED or TENANT_MISMATCH"),
-    404: OpenApiResponse(description="BENCHMARK_NOT_FOUND (also for another tenant's benchmark)"),
-    409: OpenApiResponse(description="BENCHMARK_FAILED or IDEMPOTENCY_CONFLICT"),
-    503: OpenApiResponse(description="BACKEND_UNAVAILABLE"),
+    400: error("INVALID_WORKLOAD, INVALID_SHOTS, BACKEND_TOO_SMALL, PRICING_ERROR, UNKNOWN_PROJECT, "
+               "MALFORMED_REQUEST or VALIDATION_ERROR"),
+    403: error("PERMISSION_DENIED or TENANT_MISMATCH"),
+    409: error("IDEMPOTENCY_CONFLICT: this Idempotency-Key was used with another body"),
+    503: error("BACKEND_UNAVAILABLE: no such backend here (details.available)"),
 }
+# What reading a run's report answers besides the report.
+REPORT_ERRORS = {
+    202: error("BENCHMARK_STILL_RUNNING: the report is not ready yet (details.status)"),
+    403: error("PERMISSION_DENIED"),
+    404: error("BENCHMARK_NOT_FOUND (also for another tenant's benchmark)"),
+    409: error("BENCHMARK_FAILED: the run ended without a report (details.error_code)"),
+}
+# The verify endpoints answer 400 with the verification fields and ``error`` in the one error shape.
+VERIFY_ERRORS = {
+    **REPORT_ERRORS,
+    400: error("VERIFICATION_FAILED (with the verification fields beside `error`), MALFORMED_REQUEST or "
+               "VALIDATION_ERROR"),
+}
+BENCHMARK_ID = OpenApiParameter("benchmark_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                description="any other text is BENCHMARK_NOT_FOUND")
+FORMAT_JSON_SVG = OpenApiParameter("format", str, enum=["json", "svg"], default="json")
+SVG = OpenApiResponse(OpenApiTypes.STR, description="?format=svg: the fidelity-vs-qubits plot")
 
 
 def _urls(benchmark_id: str) -> dict[str, str]:
@@ -57,10 +76,14 @@ class RunInput(serializers.Serializer):
     """Types only; the service decides what is acceptable and answers with the seed's codes."""
 
     backend_id = serializers.CharField(max_length=64)
-    workloads = serializers.ListField(child=serializers.CharField(max_length=64), required=False, allow_empty=True,
-                                      max_length=32)
-    shots = serializers.IntegerField(default=DEFAULT_SHOTS)
-    seed = serializers.IntegerField(required=False, allow_null=True)
+    workloads = documented(serializers.ListField, {
+        "type": "array", "maxItems": 32, "uniqueItems": True, "items": {"type": "string", "enum": list(WORKLOADS)},
+        "description": "workload ids (GET workloads); none or empty: the default suite"})(
+        child=serializers.CharField(max_length=64), required=False, allow_empty=True, max_length=32)
+    shots = documented(serializers.IntegerField, {"type": "integer", "minimum": 1, "maximum": MAX_SHOTS})(
+        default=DEFAULT_SHOTS)
+    seed = documented(serializers.IntegerField, {"type": "integer", "minimum": 0, "maximum": SEED_MAX - 1,
+                                                 "nullable": True})(required=False, allow_null=True)
     project = serializers.CharField(required=False, max_length=63)
     tenant_id = serializers.CharField(required=False, max_length=63)
 
@@ -92,14 +115,14 @@ def run_representation(run: BenchmarkRun) -> dict[str, Any]:
 class RunView(APIView):
     @extend_schema(
         summary="Queue a benchmark run", request=RunInput,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[IDEMPOTENCY_KEY],
         responses={202: dict, **ERRORS, **BUDGET_REFUSED},
     )
     def post(self, request: Request) -> Response:
         data = RunInput(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
-        key = request.headers.get("Idempotency-Key")
+        key = idempotency_key(request)
         submission = services.benchmark_submit(
             principal=request.auth, backend_id=body["backend_id"], workloads=body.get("workloads"),
             shots=body["shots"], seed=body.get("seed"), tenant_slug=body.get("tenant_id"),
@@ -115,7 +138,7 @@ class RunView(APIView):
 
 class ReportView(APIView):
     @extend_schema(summary="A completed benchmark's report (202 BENCHMARK_STILL_RUNNING before that)",
-                   responses={200: dict, 202: OpenApiResponse(description="BENCHMARK_STILL_RUNNING"), **ERRORS})
+                   parameters=[BENCHMARK_ID], responses={200: dict, **REPORT_ERRORS})
     def get(self, request: Request, benchmark_id: str) -> Response:
         run = selectors.benchmark_get(principal=request.auth, benchmark_id=benchmark_id)
         report = selectors.report_of(run)
@@ -128,15 +151,17 @@ class DownloadView(APIView):
     @extend_schema(
         summary="Download the report as a JSON file (with the public keys and the fidelity-vs-qubits "
                 "plot), or the plot alone with ?format=svg",
-        parameters=[OpenApiParameter("format", str, enum=["json", "svg"], required=False)],
-        responses={200: dict, **ERRORS},
+        parameters=[BENCHMARK_ID, FORMAT_JSON_SVG],
+        responses={(200, "application/json"): dict, (200, "image/svg+xml"): SVG, **REPORT_ERRORS,
+                   400: error("VALIDATION_ERROR (an unknown format)")},
     )
     def get(self, request: Request, benchmark_id: str) -> HttpResponse:
+        as_svg = query_choice(request, "format", ("json", "svg")) == "svg"
         run = selectors.benchmark_get(principal=request.auth, benchmark_id=benchmark_id)
         report = selectors.report_of(run)
         stem = f"bench-report-{str(run.id)[:8]}"
         svg = fidelity_vs_qubits_svg([report], title=f"Fidelity vs qubits: {run.backend_id}")
-        if request.query_params.get("format") == "svg":
+        if as_svg:
             response = HttpResponse(svg, content_type="image/svg+xml")
             response["Content-Disposition"] = f"attachment; filename={stem}.svg"
             return response
@@ -161,7 +186,7 @@ class VerifyInput(serializers.Serializer):
 
 class VerifyView(APIView):
     @extend_schema(summary="Verify a report's content hash, evidence hash and signature",
-                   request=VerifyInput, responses={200: dict, **ERRORS})
+                   request=VerifyInput, responses={200: dict, **VERIFY_ERRORS})
     def post(self, request: Request) -> Response:
         data = VerifyInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -191,25 +216,29 @@ class VerifyView(APIView):
 class CompareView(APIView):
     @extend_schema(
         summary="Several completed reports side by side (JSON) or as one fidelity-vs-qubits plot (?format=svg)",
-        parameters=[OpenApiParameter("ids", str, description="comma-separated benchmark ids (2 to 8)"),
-                    OpenApiParameter("format", str, enum=["json", "svg"], required=False)],
-        responses={200: dict, **ERRORS},
+        parameters=[OpenApiParameter("ids", str, required=True,
+                                     description=f"comma-separated benchmark ids (1 to {selectors.MAX_COMPARE})"),
+                    FORMAT_JSON_SVG],
+        responses={(200, "application/json"): dict, (200, "image/svg+xml"): SVG, **REPORT_ERRORS,
+                   400: error("VALIDATION_ERROR (no ids, too many, or an unknown format)")},
     )
     def get(self, request: Request) -> HttpResponse:
+        as_svg = query_choice(request, "format", ("json", "svg")) == "svg"
         ids = [i for i in request.query_params.get("ids", "").split(",") if i.strip()]
         if not 1 <= len(ids) <= selectors.MAX_COMPARE:
             raise ValidationFailed(f"ids: give 1 to {selectors.MAX_COMPARE} comma-separated benchmark ids",
                                    details={"fields": {"ids": ids}})
         reports = [selectors.report_of(selectors.benchmark_get(principal=request.auth, benchmark_id=i.strip()))
                    for i in ids]
-        if request.query_params.get("format") == "svg":
+        if as_svg:
             return HttpResponse(fidelity_vs_qubits_svg(reports, title="Fidelity vs qubits: comparison"),
                                 content_type="image/svg+xml")
         return Response(selectors.comparison(reports))
 
 
 class EvidenceView(APIView):
-    @extend_schema(summary="The benchmark's signed Bench V3 evidence bundle", responses={200: dict, **ERRORS})
+    @extend_schema(summary="The benchmark's signed Bench V3 evidence bundle", parameters=[BENCHMARK_ID],
+                   responses={200: dict, **REPORT_ERRORS})
     def get(self, request: Request, benchmark_id: str) -> Response:
         run = selectors.benchmark_get(principal=request.auth, benchmark_id=benchmark_id)
         return Response(selectors.bundle_of(run))  # with its registry proof, once checkpointed, and the keys
@@ -227,7 +256,7 @@ class EvidenceVerifyInput(serializers.Serializer):
 
 class EvidenceVerifyView(APIView):
     @extend_schema(summary="Verify a Bench V3 evidence bundle (the ledger's verifier)",
-                   request=EvidenceVerifyInput, responses={200: dict, **ERRORS})
+                   request=EvidenceVerifyInput, responses={200: dict, **VERIFY_ERRORS})
     def post(self, request: Request) -> Response:
         data = EvidenceVerifyInput(data=request.data)
         data.is_valid(raise_exception=True)

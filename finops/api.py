@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from qcos.api.schema import documented, error
 from qcos.errors import Conflict
 from qcos.tenancy.roles import Capability
 
@@ -22,22 +24,32 @@ from . import report_selectors, report_services, reports
 from .models import ChargebackReport, ReportStatus
 
 ERRORS = {
-    400: OpenApiResponse(description="UNKNOWN_REPORT_TYPE, UNKNOWN_FORMAT, INVALID_GROUP_BY, INVALID_DATE_RANGE, "
-                                     "DATE_RANGE_TOO_LONG or VALIDATION_ERROR"),
-    401: OpenApiResponse(description="UNAUTHENTICATED"),
-    403: OpenApiResponse(description="PERMISSION_DENIED (roles admin and auditor only)"),
-    404: OpenApiResponse(description="NOT_FOUND (also for another tenant's report)"),
+    400: error("UNKNOWN_REPORT_TYPE, UNKNOWN_FORMAT, INVALID_GROUP_BY, INVALID_DATE_RANGE, DATE_RANGE_TOO_LONG, "
+               "MALFORMED_REQUEST or VALIDATION_ERROR"),
+    403: error("PERMISSION_DENIED (roles admin and auditor only)"),
 }
+NOT_FOUND = {404: error("NOT_FOUND (also for another tenant's report)")}
+
+
+@extend_schema_field({"type": "array", "uniqueItems": True, "items": {
+    "type": "string", "pattern": r"^(tenant|project|backend|tag:[A-Za-z0-9_.\-]{1,64})$"}})
+class GroupByField(serializers.ListField):
+    pass
 
 
 class ReportInput(serializers.Serializer):
-    report_type = serializers.CharField(default="chargeback")
+    # Plain text fields: the service refuses other values with its own codes (UNKNOWN_REPORT_TYPE,
+    # UNKNOWN_FORMAT); the schema lists the values.
+    report_type = documented(serializers.CharField, {"type": "string", "enum": list(reports.REPORT_TYPES)})(
+        default="chargeback")
     start_date = serializers.DateField(help_text="first UTC day, inclusive")
-    end_date = serializers.DateField(help_text="last UTC day, inclusive")
-    group_by = serializers.ListField(child=serializers.CharField(), required=False,
-                                     help_text="any of tenant, project, backend, tag:<key>; "
-                                               "default tenant, project, backend")
-    format = serializers.CharField(default="csv", help_text="csv, json or focus (FOCUS 1.2 CSV)")
+    end_date = serializers.DateField(help_text=f"last UTC day, inclusive; at most {reports.MAX_RANGE_DAYS} days "
+                                               "after start_date")
+    group_by = GroupByField(child=serializers.CharField(), required=False,
+                            help_text="any of tenant, project, backend, tag:<key>, each once; "
+                                      "default tenant, project, backend")
+    format = documented(serializers.CharField, {"type": "string", "enum": list(reports.FORMATS)})(
+        default="csv", help_text="csv, json or focus (FOCUS 1.2 CSV)")
 
 
 def report_representation(report: ChargebackReport) -> dict[str, Any]:
@@ -84,7 +96,8 @@ class ReportCreateView(APIView):
 
 
 class ReportDetailView(APIView):
-    @extend_schema(summary="A report's status, row count and download link", responses={200: dict, **ERRORS})
+    @extend_schema(summary="A report's status, row count and download link",
+                   responses={200: dict, 403: ERRORS[403], **NOT_FOUND})
     def get(self, request: Request, report_id: str) -> Response:
         report = report_selectors.report_get(principal=request.auth, report_id=report_id)
         return Response(report_representation(report))
@@ -93,9 +106,10 @@ class ReportDetailView(APIView):
 class ReportDownloadView(APIView):
     @extend_schema(
         summary="The report file (text/csv or application/json) once READY",
-        responses={200: OpenApiResponse(description="the file"),
-                   409: OpenApiResponse(description="REPORT_NOT_READY (details.status) or REPORT_FAILED"),
-                   **ERRORS},
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format csv or focus"),
+                   (200, "application/json"): OpenApiResponse(dict, description="format json"),
+                   409: error("REPORT_NOT_READY (details.status) or REPORT_FAILED"),
+                   403: ERRORS[403], **NOT_FOUND},
     )
     def get(self, request: Request, report_id: str) -> HttpResponse:
         report = report_selectors.report_get(principal=request.auth, report_id=report_id, with_content=True)

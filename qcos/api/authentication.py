@@ -60,11 +60,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Either header authenticates: the schema lists two alternative security requirements
+    (``[{ApiKey: []}, {Bearer: []}]``), not one requiring both, which a generated client would
+    satisfy by sending both -- refused when they differ."""
+
     target_class = "qcos.api.authentication.ApiKeyAuthentication"
-    name = ["ApiKeyHeader", "BearerKey"]
+    name = ["ApiKey", "Bearer"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"ApiKey": []}, {"Bearer": []}]
 
     def get_security_definition(self, auto_schema):
         return [
-            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            {"type": "http", "scheme": "bearer"},
+            {"type": "apiKey", "in": "header", "name": "X-API-Key",
+             "description": "The API key. Alternatively `Authorization: Bearer <key>`; never both with "
+                            "different keys, never in the query string."},
+            {"type": "http", "scheme": "bearer",
+             "description": "The API key as a bearer token. Alternatively `X-API-Key: <key>`."},
         ]

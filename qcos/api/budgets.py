@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +21,8 @@ from qcos.jobs import approvals, selectors
 from qcos.tenancy.roles import Capability
 from qcos.tenancy.selectors import project_resolve
 
-from .serializers import job_representation
+from .schema import error
+from .serializers import JobOutput, job_representation
 
 
 class BudgetCheckInput(serializers.Serializer):
@@ -40,7 +41,8 @@ class BudgetCheckOutput(serializers.Serializer):
 
 class BudgetCheckView(APIView):
     @extend_schema(summary="Would a job of this estimated cost be admitted now?", request=BudgetCheckInput,
-                   responses={200: BudgetCheckOutput})
+                   responses={200: BudgetCheckOutput, 400: error("UNKNOWN_PROJECT or VALIDATION_ERROR"),
+                              403: error("PERMISSION_DENIED or TENANT_MISMATCH")})
     def post(self, request: Request) -> Response:
         request.auth.require(Capability.VIEW_JOBS)
         data = BudgetCheckInput(data=request.data)
@@ -54,7 +56,8 @@ class BudgetCheckView(APIView):
 
 
 class BudgetStatusView(APIView):
-    @extend_schema(summary="The tenant's budget policies and their current windows", responses={200: dict})
+    @extend_schema(summary="The tenant's budget policies and their current windows",
+                   responses={200: dict, 403: error("PERMISSION_DENIED")})
     def get(self, request: Request) -> Response:
         principal = request.auth
         principal.require(Capability.VIEW_JOBS)
@@ -66,10 +69,11 @@ class DecisionInput(serializers.Serializer):
 
 
 DECISION_ERRORS = {
-    402: OpenApiResponse(description="BUDGET_EXCEEDED: approving would overspend a block budget; nothing changed"),
-    403: OpenApiResponse(description="SELF_APPROVAL_FORBIDDEN (four-eyes), NOT_AN_APPROVER or PERMISSION_DENIED"),
-    404: OpenApiResponse(description="NOT_FOUND (also another tenant's job)"),
-    409: OpenApiResponse(description="APPROVAL_CONFLICT: the job is no longer waiting (another decision won)"),
+    400: error("VALIDATION_ERROR (a rejection needs a reason)"),
+    402: error("BUDGET_EXCEEDED: approving would overspend a block budget; nothing changed"),
+    403: error("SELF_APPROVAL_FORBIDDEN (four-eyes), NOT_AN_APPROVER or PERMISSION_DENIED"),
+    404: error("NOT_FOUND (also another tenant's job)"),
+    409: error("APPROVAL_CONFLICT: the job is no longer waiting (another decision won)"),
 }
 
 
@@ -91,7 +95,7 @@ class JobApproveView(_DecisionView):
     decision = "approve"
 
     @extend_schema(summary="Approve a job waiting for approval (four-eyes)", request=DecisionInput,
-                   responses={200: dict, **DECISION_ERRORS})
+                   responses={200: JobOutput, **DECISION_ERRORS})
     def post(self, request: Request, job_id: str) -> Response:
         return super().post(request, job_id)
 
@@ -100,13 +104,14 @@ class JobRejectView(_DecisionView):
     decision = "reject"
 
     @extend_schema(summary="Reject a job waiting for approval (a reason is required)", request=DecisionInput,
-                   responses={200: dict, **DECISION_ERRORS})
+                   responses={200: JobOutput, **DECISION_ERRORS})
     def post(self, request: Request, job_id: str) -> Response:
         return super().post(request, job_id)
 
 
 class ApprovalListView(APIView):
-    @extend_schema(summary="Jobs of the caller's tenant waiting for a decision", responses={200: dict})
+    @extend_schema(summary="Jobs of the caller's tenant waiting for a decision",
+                   responses={200: dict, 403: error("PERMISSION_DENIED")})
     def get(self, request: Request) -> Response:
         principal = request.auth
         principal.require(Capability.APPROVE_JOB)

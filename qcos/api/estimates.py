@@ -5,7 +5,7 @@ providers before choosing, every backend the price catalogue covers."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,22 +21,23 @@ from qcos.jobs.states import Priority
 from qcos.tenancy.roles import Capability
 from workers.providers.registry import BACKENDS, get_backend
 
-from .serializers import CircuitText
+from .schema import error
+from .serializers import CircuitText, ShotsField
 
 
 class EstimateInput(serializers.Serializer):
     circuit = CircuitText(trim_whitespace=False)
     backend = serializers.CharField(max_length=64)
-    shots = serializers.IntegerField(default=1024)  # its range is the submit's: jobs.services.shots_check
+    shots = ShotsField(default=1024)  # its range is the submit's: jobs.services.shots_check
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.STANDARD)
 
 
 class EstimateView(APIView):
     @extend_schema(summary="Estimate a job's cost before submitting it", request=EstimateInput, responses={
         200: dict,
-        400: OpenApiResponse(description="INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS or VALIDATION_ERROR"),
-        401: OpenApiResponse(description="UNAUTHENTICATED"),
-        403: OpenApiResponse(description="PERMISSION_DENIED"),
+        400: error("INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS, PRICING_ERROR, MALFORMED_REQUEST or "
+                   "VALIDATION_ERROR"),
+        403: error("PERMISSION_DENIED"),
     })
     def post(self, request: Request) -> Response:
         request.auth.require(Capability.VIEW_JOBS)
@@ -62,7 +63,7 @@ class EstimateView(APIView):
 
 class BackendListView(APIView):
     @extend_schema(summary="The backends jobs can run on, each with its provider and price sheet",
-                   responses={200: dict})
+                   responses={200: dict, 403: error("PERMISSION_DENIED")})
     def get(self, request: Request) -> Response:
         request.auth.require(Capability.VIEW_JOBS)
         rows = []

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +23,20 @@ from qcos.errors import NotFound, ValidationFailed
 from qcos.jobs import selectors
 from qcos.tenancy.roles import Capability
 
+from .schema import error
+
+VIEW_ERRORS = {403: error("PERMISSION_DENIED")}
+
+
+def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str:
+    """An optional query parameter with a fixed set of values (the first is the default); any
+    other value is refused rather than silently taken for the default."""
+    value = request.query_params.get(name, choices[0])
+    if value not in choices:
+        raise ValidationFailed(f"{name} must be one of {', '.join(choices)}",
+                               details={"fields": {name: [f"not one of {', '.join(choices)}"]}})
+    return value
+
 
 def _viewer(request: Request):
     principal = request.auth
@@ -32,16 +47,20 @@ def _viewer(request: Request):
 class JobEvidenceView(APIView):
     @extend_schema(
         summary="The job's signed evidence bundle (JSON, or the seed's directory layout as a zip)",
-        parameters=[OpenApiParameter("format", str, enum=["json", "zip"], required=False)],
-        responses={200: dict},
+        parameters=[OpenApiParameter("format", str, enum=["json", "zip"], default="json")],
+        responses={(200, "application/json"): dict,
+                   (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="?format=zip"),
+                   400: error("VALIDATION_ERROR (an unknown format)"), **VIEW_ERRORS,
+                   404: error("NOT_FOUND: no such job in the tenant, or it has no evidence bundle yet")},
     )
     def get(self, request: Request, job_id: str):
         job = selectors.job_get(principal=_viewer(request), job_id=job_id)
+        as_zip = query_choice(request, "format", ("json", "zip")) == "zip"
         record = BundleRecord.objects.filter(job=job).first()
         if record is None:
             raise NotFound(f"job {job_id} has no evidence bundle (it is {job.status})", details={"job_id": job_id})
         document = bundle_document(record)
-        if request.query_params.get("format") != "zip":
+        if not as_zip:
             return Response(document)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bundle.zip"
@@ -52,7 +71,8 @@ class JobEvidenceView(APIView):
 
 
 class PublicKeysView(APIView):
-    @extend_schema(summary="The ledger's and workers' public keys with validity windows", responses={200: dict})
+    @extend_schema(summary="The ledger's and workers' public keys with validity windows",
+                   responses={200: dict, **VIEW_ERRORS})
     def get(self, request: Request) -> Response:
         _viewer(request)
         return Response(keyring().to_dict())
@@ -71,7 +91,9 @@ class BundleVerifyInput(serializers.Serializer):
 
 class BundleVerifyView(APIView):
     @extend_schema(summary="Verify a bundle (stored or given) and, optionally, its registration",
-                   request=BundleVerifyInput, responses={200: dict})
+                   request=BundleVerifyInput, responses={
+                       200: dict, 400: error("VALIDATION_ERROR or VERIFICATION_FAILED (not an evidence bundle)"),
+                       **VIEW_ERRORS, 404: error("NOT_FOUND: no such bundle in the tenant")})
     def post(self, request: Request) -> Response:
         principal = _viewer(request)
         data = BundleVerifyInput(data=request.data)
@@ -104,13 +126,18 @@ def _report(report) -> dict[str, Any]:
 
 
 class CheckpointView(APIView):
-    @extend_schema(summary="The latest signed registry checkpoint (C2SP signed note)", responses={200: str})
+    @extend_schema(summary="The latest signed registry checkpoint (C2SP signed note)", responses={
+        (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="the signed note"), **VIEW_ERRORS,
+        404: error("NOT_FOUND: the registry has no checkpoint yet")})
     def get(self, request: Request) -> HttpResponse:
         _viewer(request)
         checkpoint = registry.latest_checkpoint()
         if checkpoint is None:
             raise NotFound("the registry has no checkpoint yet")
         return HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
+
+
+NON_NEGATIVE = {"type": "integer", "minimum": 0}
 
 
 def _int(request: Request, name: str) -> int:
@@ -124,8 +151,10 @@ def _int(request: Request, name: str) -> int:
 
 
 class InclusionProofView(APIView):
-    @extend_schema(summary="RFC 9162 inclusion proof of a leaf in a tree of the given size", responses={200: dict},
-                   parameters=[OpenApiParameter("leaf_index", int), OpenApiParameter("tree_size", int)])
+    @extend_schema(summary="RFC 9162 inclusion proof of a leaf in a tree of the given size", responses={
+        200: dict, 400: error("VALIDATION_ERROR: need leaf_index < tree_size <= the registry's size"), **VIEW_ERRORS},
+                   parameters=[OpenApiParameter("leaf_index", NON_NEGATIVE, required=True),
+                               OpenApiParameter("tree_size", NON_NEGATIVE, required=True)])
     def get(self, request: Request) -> Response:
         _viewer(request)
         index, size = _int(request, "leaf_index"), _int(request, "tree_size")
@@ -139,8 +168,10 @@ class InclusionProofView(APIView):
 
 
 class ConsistencyProofView(APIView):
-    @extend_schema(summary="RFC 9162 consistency proof between two tree sizes", responses={200: dict},
-                   parameters=[OpenApiParameter("first", int), OpenApiParameter("second", int)])
+    @extend_schema(summary="RFC 9162 consistency proof between two tree sizes", responses={
+        200: dict, 400: error("VALIDATION_ERROR: need 0 < first <= second <= the registry's size"), **VIEW_ERRORS},
+                   parameters=[OpenApiParameter("first", NON_NEGATIVE, required=True),
+                               OpenApiParameter("second", NON_NEGATIVE, required=True)])
     def get(self, request: Request) -> Response:
         _viewer(request)
         first, second = _int(request, "first"), _int(request, "second")
@@ -152,7 +183,8 @@ class ConsistencyProofView(APIView):
 
 
 class LeafView(APIView):
-    @extend_schema(summary="A bundle's registry leaf", responses={200: dict})
+    @extend_schema(summary="A bundle's registry leaf", responses={
+        200: dict, **VIEW_ERRORS, 404: error("NOT_FOUND: no such bundle in the tenant")})
     def get(self, request: Request, bundle_id: str) -> Response:
         principal = _viewer(request)
         leaf = RegistryLeaf.objects.filter(bundle_id=bundle_id, bundle__tenant_slug=principal.tenant.slug).first()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from qcos.jobs.models import QuantumJob
@@ -25,11 +27,26 @@ class CircuitText(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": settings.QCOS["MAX_SHOTS"], "default": 1024})
+class ShotsField(serializers.IntegerField):
+    """Shots: the range is the service's rule (``INVALID_SHOTS``, jobs.services.shots_check); the
+    schema states it."""
+
+
+@extend_schema_field({
+    "type": "object", "maxProperties": MAX_TAGS,
+    "additionalProperties": {"type": "string", "maxLength": 256},
+    "description": f"At most {MAX_TAGS} tags; keys of 1-64 characters without '=' or ','.",
+})
+class TagsField(serializers.DictField):
+    pass
+
+
 class LedgerInput(serializers.Serializer):
     enabled = serializers.BooleanField(default=True)
     tenant_id = serializers.CharField(required=False, max_length=63)
     project = serializers.CharField(required=False, max_length=63)
-    tags = serializers.DictField(child=serializers.CharField(max_length=256, allow_blank=True), required=False)
+    tags = TagsField(child=serializers.CharField(max_length=256, allow_blank=True), required=False)
 
     def validate_tags(self, tags: dict[str, str]) -> dict[str, str]:
         if len(tags) > MAX_TAGS:
@@ -43,9 +60,10 @@ class LedgerInput(serializers.Serializer):
 class JobSubmitInput(serializers.Serializer):
     """Only types are checked here; the service decides what is acceptable (and its error codes)."""
 
-    circuit = CircuitText(trim_whitespace=False, allow_blank=True)
+    circuit = CircuitText(trim_whitespace=False, allow_blank=True, help_text=(
+        f"OpenQASM 2 or 3 program text, at most {settings.QCOS['MAX_CIRCUIT_BYTES']} bytes (CIRCUIT_TOO_LARGE)."))
     backend = serializers.CharField(max_length=64)
-    shots = serializers.IntegerField(default=1024)
+    shots = ShotsField(default=1024)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.STANDARD)
     ledger = LedgerInput(required=False)
 

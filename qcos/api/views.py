@@ -2,29 +2,58 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from qcos.errors import ValidationFailed
 from qcos.jobs import selectors, services
 from qcos.jobs.job_detail import job_detail
 from qcos.jobs.models import QuantumJob
 from qcos.tenancy.roles import Capability
 
-from .errors import BUDGET_REFUSED
 from .filters import JobFilter
+from .schema import BUDGET_REFUSED, error
 from .serializers import JobOutput, JobSubmitInput, job_representation, submit_input_fast
 
-ERRORS = {
-    400: OpenApiResponse(description="INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS, CIRCUIT_TOO_LARGE, "
-                                     "UNKNOWN_PROJECT or VALIDATION_ERROR"),
-    401: OpenApiResponse(description="UNAUTHENTICATED"),
-    403: OpenApiResponse(description="PERMISSION_DENIED or TENANT_MISMATCH"),
-    404: OpenApiResponse(description="NOT_FOUND (also for another tenant's job)"),
-    409: OpenApiResponse(description="IDEMPOTENCY_CONFLICT or JOB_NOT_CANCELLABLE"),
+SUBMIT_ERRORS = {
+    400: error("INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS, CIRCUIT_TOO_LARGE, UNKNOWN_PROJECT, "
+               "MALFORMED_REQUEST or VALIDATION_ERROR"),
+    403: error("PERMISSION_DENIED or TENANT_MISMATCH"),
+    409: error("IDEMPOTENCY_CONFLICT: this Idempotency-Key was used with another body"),
+    **BUDGET_REFUSED,
 }
+JOB_ERRORS = {
+    403: error("PERMISSION_DENIED"),
+    404: error("NOT_FOUND (also for another tenant's job)"),
+}
+IDEMPOTENCY_KEY_MAX = 255  # the column's width
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX}, OpenApiParameter.HEADER,
+    description="Repeats with the same key and body answer the first response; an empty one is no key.")
+_MOMENT_OR_EMPTY = {"type": "string", "anyOf": [{"format": "date-time"}, {"maxLength": 0}]}
+LIST_PARAMETERS = [
+    OpenApiParameter("submitted_after", _MOMENT_OR_EMPTY,
+                     description="ISO 8601 date-time, inclusive; empty: no bound."),
+    OpenApiParameter("submitted_before", _MOMENT_OR_EMPTY,
+                     description="ISO 8601 date-time, exclusive; empty: no bound."),
+    OpenApiParameter("limit", {"type": "integer", "minimum": 1},
+                     description="Page size, at least 1 (default 50); a larger one than 500 is capped at 500."),
+    OpenApiParameter("offset", {"type": "integer", "minimum": 0}, description="Jobs to skip (default 0)."),
+    OpenApiParameter("tag", {"type": "array", "items": {"type": "string", "pattern": "^([^=].*)?$"}},
+                     explode=True, description="`key=value` (exact) or `key` (present); repeat it to require "
+                                               "several. An empty one requires nothing."),
+]
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key") or None
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+        raise ValidationFailed(f"Idempotency-Key: at most {IDEMPOTENCY_KEY_MAX} characters",
+                               details={"fields": {"Idempotency-Key": ["too long"]}})
+    return key
 
 
 def _principal(request: Request):
@@ -42,7 +71,11 @@ class JobListCreateView(generics.GenericAPIView):
             return QuantumJob.objects.none()
         return selectors.jobs_for(principal=_principal(self.request))
 
-    @extend_schema(summary="List the caller's tenant's jobs", responses={200: JobOutput(many=True)})
+    @extend_schema(summary="List the caller's tenant's jobs", parameters=LIST_PARAMETERS, responses={
+        200: JobOutput(many=True),
+        400: error("VALIDATION_ERROR: a limit, offset, status, tag or date that is not valid"),
+        403: error("PERMISSION_DENIED"),
+    })
     def get(self, request: Request) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
@@ -51,8 +84,8 @@ class JobListCreateView(generics.GenericAPIView):
     @extend_schema(
         summary="Submit a job",
         request=JobSubmitInput,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-        responses={202: JobOutput, **ERRORS, **BUDGET_REFUSED},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={202: JobOutput, **SUBMIT_ERRORS},
     )
     def post(self, request: Request) -> Response:
         principal = request.auth
@@ -62,7 +95,7 @@ class JobListCreateView(generics.GenericAPIView):
             data.is_valid(raise_exception=True)
             body = data.validated_data
         ledger = body.get("ledger", {})
-        key = request.headers.get("Idempotency-Key")
+        key = idempotency_key(request)
         submission = services.job_submit(
             principal=principal,
             circuit=body["circuit"],
@@ -85,7 +118,7 @@ class JobListCreateView(generics.GenericAPIView):
 
 
 class JobDetailView(APIView):
-    @extend_schema(summary="Get a job", responses={200: JobOutput, **ERRORS})
+    @extend_schema(summary="Get a job", responses={200: JobOutput, **JOB_ERRORS})
     def get(self, request: Request, job_id: str) -> Response:
         # What waiting clients poll: selectors.job_get's answer in one precompiled statement.
         job = job_detail(principal=_principal(request), job_id=job_id)
@@ -93,7 +126,8 @@ class JobDetailView(APIView):
 
 
 class JobCancelView(APIView):
-    @extend_schema(summary="Cancel a job that has not started", request=None, responses={200: JobOutput, **ERRORS})
+    @extend_schema(summary="Cancel a job that has not started", request=None, responses={
+        200: JobOutput, **JOB_ERRORS, 409: error("JOB_NOT_CANCELLABLE: it has started or ended")})
     def post(self, request: Request, job_id: str) -> Response:
         principal = _principal(request)
         job = selectors.job_get(principal=principal, job_id=job_id)
