@@ -160,13 +160,16 @@ def start_worker(postgres_db, tmp_path, settings):
     workers: list[Worker] = []
     settings.QCOS = {**settings.QCOS, **{"JOB_LEASE_SECONDS": 2.0, "REQUEUE_AFTER_SECONDS": 2.0}}
 
-    def start(broker_url: str, *, concurrency: int = 1, beat: bool = True) -> Worker:
+    def start(broker_url: str, *, concurrency: int = 1, beat: bool = True, env: dict | None = None) -> Worker:
+        """``env``: extra environment for this worker (job limits, a DATABASE_URL through a proxy)."""
+        extra = env or {}
         index = len(workers)
         log = tmp_path / f"worker{index}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
         env.update(TEST_WORKER_ENV, DATABASE_URL=database_url(), CELERY_BROKER_URL=broker_url,
                    QCOS_KEY_DIR=settings.QCOS["KEY_DIR"], QCOS_AUDIT_CHECKPOINT_DIR=settings.QCOS["AUDIT_CHECKPOINT_DIR"],
                    CELERY_TASK_ALWAYS_EAGER="false", PYTHONPATH=str(ROOT))
+        env.update(extra)
         cmd = [sys.executable, "-m", "celery", "-A", "qcos", "worker", "--loglevel", "INFO",
                "--concurrency", str(concurrency), "--pool", "prefork", "-Q", "jobs.local,maintenance",
                "-n", f"test{index}-{os.getpid()}@%h", "--without-mingle", "--without-gossip"]
