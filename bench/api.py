@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from ledger.keys import keyring
 from qcos.api.errors import error_body
 from qcos.api.ledger_views import query_choice
 from qcos.api.schema import BUDGET_REFUSED, documented, error
+from qcos.api.serializers import StrictInteger, StrictText
 from qcos.api.views import IDEMPOTENCY_KEY, idempotency_key
 from qcos.errors import ValidationFailed
 from qcos.jobs.services import request_fingerprint
@@ -75,17 +76,17 @@ class WorkloadsView(APIView):
 class RunInput(serializers.Serializer):
     """Types only; the service decides what is acceptable and answers with the seed's codes."""
 
-    backend_id = serializers.CharField(max_length=64)
+    backend_id = StrictText(max_length=64)
     workloads = documented(serializers.ListField, {
         "type": "array", "maxItems": 32, "uniqueItems": True, "items": {"type": "string", "enum": list(WORKLOADS)},
         "description": "workload ids (GET workloads); none or empty: the default suite"})(
-        child=serializers.CharField(max_length=64), required=False, allow_empty=True, max_length=32)
-    shots = documented(serializers.IntegerField, {"type": "integer", "minimum": 1, "maximum": MAX_SHOTS})(
+        child=StrictText(max_length=64), required=False, allow_empty=True, max_length=32)
+    shots = documented(StrictInteger, {"type": "integer", "minimum": 1, "maximum": MAX_SHOTS})(
         default=DEFAULT_SHOTS)
-    seed = documented(serializers.IntegerField, {"type": "integer", "minimum": 0, "maximum": SEED_MAX - 1,
+    seed = documented(StrictInteger, {"type": "integer", "minimum": 0, "maximum": SEED_MAX - 1,
                                                  "nullable": True})(required=False, allow_null=True)
-    project = serializers.CharField(required=False, max_length=63)
-    tenant_id = serializers.CharField(required=False, max_length=63)
+    project = StrictText(required=False, max_length=63)
+    tenant_id = StrictText(required=False, max_length=63)
 
 
 def run_representation(run: BenchmarkRun) -> dict[str, Any]:
@@ -116,6 +117,8 @@ class RunView(APIView):
     @extend_schema(
         summary="Queue a benchmark run", request=RunInput,
         parameters=[IDEMPOTENCY_KEY],
+        examples=[OpenApiExample("Bell and GHZ-5 on the simulator", request_only=True, value={
+            "backend_id": "simulator", "workloads": ["bell_state", "ghz_5q"], "shots": 1024, "seed": 42})],
         responses={202: dict, **ERRORS, **BUDGET_REFUSED},
     )
     def post(self, request: Request) -> Response:
@@ -176,7 +179,7 @@ class DownloadView(APIView):
 
 class VerifyInput(serializers.Serializer):
     report = serializers.DictField(required=False)
-    benchmark_id = serializers.CharField(required=False)
+    benchmark_id = StrictText(required=False)
 
     def validate(self, attrs):
         if ("report" in attrs) == ("benchmark_id" in attrs):  # given, even if empty (then it fails to verify)
@@ -246,7 +249,7 @@ class EvidenceView(APIView):
 
 class EvidenceVerifyInput(serializers.Serializer):
     bundle = serializers.DictField(required=False)
-    benchmark_id = serializers.CharField(required=False)
+    benchmark_id = StrictText(required=False)
 
     def validate(self, attrs):
         if ("bundle" in attrs) == ("benchmark_id" in attrs):  # given, even if empty (then it fails to verify)

@@ -10,13 +10,14 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from qcos.api.schema import documented, error
+from qcos.api.serializers import StrictText
 from qcos.errors import Conflict
 from qcos.tenancy.roles import Capability
 
@@ -40,15 +41,15 @@ class GroupByField(serializers.ListField):
 class ReportInput(serializers.Serializer):
     # Plain text fields: the service refuses other values with its own codes (UNKNOWN_REPORT_TYPE,
     # UNKNOWN_FORMAT); the schema lists the values.
-    report_type = documented(serializers.CharField, {"type": "string", "enum": list(reports.REPORT_TYPES)})(
+    report_type = documented(StrictText, {"type": "string", "enum": list(reports.REPORT_TYPES)})(
         default="chargeback")
     start_date = serializers.DateField(help_text="first UTC day, inclusive")
     end_date = serializers.DateField(help_text=f"last UTC day, inclusive; at most {reports.MAX_RANGE_DAYS} days "
                                                "after start_date")
-    group_by = GroupByField(child=serializers.CharField(), required=False,
+    group_by = GroupByField(child=StrictText(), required=False,
                             help_text="any of tenant, project, backend, tag:<key>, each once; "
                                       "default tenant, project, backend")
-    format = documented(serializers.CharField, {"type": "string", "enum": list(reports.FORMATS)})(
+    format = documented(StrictText, {"type": "string", "enum": list(reports.FORMATS)})(
         default="csv", help_text="csv, json or focus (FOCUS 1.2 CSV)")
 
 
@@ -78,7 +79,10 @@ def _iso(moment) -> str | None:
 
 class ReportCreateView(APIView):
     @extend_schema(summary="Generate a chargeback report of the caller's tenant (built by a worker)",
-                   request=ReportInput, responses={202: dict, **ERRORS})
+                   request=ReportInput, responses={202: dict, **ERRORS}, examples=[
+                       OpenApiExample("January by project and backend, as CSV", request_only=True, value={
+                           "start_date": "2026-01-01", "end_date": "2026-01-31", "group_by": ["project", "backend"],
+                           "format": "csv"})])
     def post(self, request: Request) -> Response:
         request.auth.require(Capability.VIEW_COSTS)  # before validation: no hints to the unauthorised
         data = ReportInput(data=request.data)

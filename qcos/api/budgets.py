@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,14 +21,17 @@ from qcos.jobs import approvals, selectors
 from qcos.tenancy.roles import Capability
 from qcos.tenancy.selectors import project_resolve
 
-from .schema import error
-from .serializers import JobOutput, job_representation
+from .schema import documented, error
+from .serializers import JobOutput, StrictText, job_representation
 
 
 class BudgetCheckInput(serializers.Serializer):
-    tenant_id = serializers.CharField(required=False, max_length=63)
-    project = serializers.CharField(required=False, max_length=63)
-    estimated_cost = serializers.DecimalField(max_digits=18, decimal_places=6, min_value=Decimal(0))
+    tenant_id = StrictText(required=False, max_length=63)
+    project = StrictText(required=False, max_length=63)
+    estimated_cost = documented(serializers.DecimalField, {"anyOf": [
+        {"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d{0,12}(?:\.\d{0,6})?$"}],
+        "description": "USD, as a decimal string (preferred) or a JSON number; at most 6 decimal places"})(
+        max_digits=18, decimal_places=6, min_value=Decimal(0))
 
 
 class BudgetCheckOutput(serializers.Serializer):
@@ -41,6 +44,7 @@ class BudgetCheckOutput(serializers.Serializer):
 
 class BudgetCheckView(APIView):
     @extend_schema(summary="Would a job of this estimated cost be admitted now?", request=BudgetCheckInput,
+                   examples=[OpenApiExample("12.50 USD", request_only=True, value={"estimated_cost": "12.50"})],
                    responses={200: BudgetCheckOutput, 400: error("UNKNOWN_PROJECT or VALIDATION_ERROR"),
                               403: error("PERMISSION_DENIED or TENANT_MISMATCH")})
     def post(self, request: Request) -> Response:
@@ -65,7 +69,7 @@ class BudgetStatusView(APIView):
 
 
 class DecisionInput(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    reason = StrictText(required=False, allow_blank=True, max_length=2000, default="")
 
 
 DECISION_ERRORS = {

@@ -5,7 +5,7 @@ providers before choosing, every backend the price catalogue covers."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,26 +14,30 @@ from rest_framework.views import APIView
 from finops import services as finops
 from finops.catalog import BACKENDS as PRICED_BACKENDS
 from finops.sheets import sheet_current
-from qcos.errors import InvalidCircuit, UnknownBackend
-from qcos.jobs import circuits, selectors
+from qcos.errors import UnknownBackend
+from qcos.jobs import selectors
 from qcos.jobs import services as job_services
 from qcos.jobs.states import Priority
 from qcos.tenancy.roles import Capability
 from workers.providers.registry import BACKENDS, get_backend
 
 from .schema import error
-from .serializers import CircuitText, ShotsField
+from .serializers import CircuitText, ShotsField, StrictText
+from .views import BELL
 
 
 class EstimateInput(serializers.Serializer):
     circuit = CircuitText(trim_whitespace=False)
-    backend = serializers.CharField(max_length=64)
+    backend = StrictText(max_length=64)
     shots = ShotsField(default=1024)  # its range is the submit's: jobs.services.shots_check
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.STANDARD)
 
 
 class EstimateView(APIView):
-    @extend_schema(summary="Estimate a job's cost before submitting it", request=EstimateInput, responses={
+    @extend_schema(summary="Estimate a job's cost before submitting it", request=EstimateInput, examples=[
+        OpenApiExample("A Bell pair on IonQ Forte", request_only=True,
+                       value={"circuit": BELL, "backend": "ionq_forte", "shots": 1000, "priority": "standard"})],
+                   responses={
         200: dict,
         400: error("INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS, PRICING_ERROR, MALFORMED_REQUEST or "
                    "VALIDATION_ERROR"),
@@ -49,10 +53,8 @@ class EstimateView(APIView):
         if get_backend(params["backend"]) is None and params["backend"] not in PRICED_BACKENDS:
             raise UnknownBackend(f"unknown backend {params['backend']!r}", details={
                 "backend": params["backend"], "available": sorted(set(BACKENDS) | set(PRICED_BACKENDS))})
-        try:
-            circuit = circuits.parse_circuit(params["circuit"])
-        except circuits.CircuitError as exc:
-            raise InvalidCircuit(str(exc), details={"line": exc.line, "column": exc.column}) from None
+        # The parser's limits apply (before it runs); a backend's qubit limits do not: see the module doc.
+        circuit, _scan = job_services.circuit_parse(params["circuit"])
         policies = finops.policies_for(tenant=request.auth.tenant, project=None)
         priced = finops.price_estimate(circuit=circuit, backend=params["backend"], shots=params["shots"],
                                        tier=params["priority"], tier_multipliers=finops.cost_tiers_for(policies))

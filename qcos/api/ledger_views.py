@@ -24,6 +24,7 @@ from qcos.jobs import selectors
 from qcos.tenancy.roles import Capability
 
 from .schema import error
+from .serializers import StrictBoolean, StrictText
 
 VIEW_ERRORS = {403: error("PERMISSION_DENIED")}
 
@@ -79,9 +80,9 @@ class PublicKeysView(APIView):
 
 
 class BundleVerifyInput(serializers.Serializer):
-    bundle_id = serializers.CharField(required=False)
+    bundle_id = StrictText(required=False)
     bundle = serializers.DictField(required=False)
-    check_registry = serializers.BooleanField(default=False)
+    check_registry = StrictBoolean(default=False)
 
     def validate(self, attrs):
         if bool(attrs.get("bundle_id")) == bool(attrs.get("bundle")):

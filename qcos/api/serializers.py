@@ -15,11 +15,11 @@ from workers.providers.registry import get_backend
 MAX_TAGS = 50
 
 
-class CircuitText(serializers.CharField):
-    """A circuit's program text: a JSON string only. DRF's CharField would turn ``5`` or ``true``
-    into the text "5" or "True" and the parser would then report a syntax error about it."""
+class StrictText(serializers.CharField):
+    """Text given as a JSON string only: DRF's CharField would turn ``5`` or ``true`` into the text
+    "5" or "True", which the schema (``type: string``) does not allow."""
 
-    default_error_messages = {"invalid": "must be OpenQASM program text (a JSON string)."}
+    default_error_messages = {"invalid": "must be a JSON string."}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -27,8 +27,36 @@ class CircuitText(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBoolean(serializers.BooleanField):
+    """``true`` or ``false`` only; DRF's BooleanField also takes 0, 1, "yes", "on", ..."""
+
+    default_error_messages = {"invalid": "must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictInteger(serializers.IntegerField):
+    """A JSON integer only; DRF's IntegerField also takes "10" and 10.0 (and true as 1)."""
+
+    default_error_messages = {"invalid": "must be a JSON integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CircuitText(StrictText):
+    """A circuit's program text (a number would otherwise be reported as a syntax error)."""
+
+    default_error_messages = {"invalid": "must be OpenQASM program text (a JSON string)."}
+
+
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": settings.QCOS["MAX_SHOTS"], "default": 1024})
-class ShotsField(serializers.IntegerField):
+class ShotsField(StrictInteger):
     """Shots: the range is the service's rule (``INVALID_SHOTS``, jobs.services.shots_check); the
     schema states it."""
 
@@ -43,10 +71,10 @@ class TagsField(serializers.DictField):
 
 
 class LedgerInput(serializers.Serializer):
-    enabled = serializers.BooleanField(default=True)
-    tenant_id = serializers.CharField(required=False, max_length=63)
-    project = serializers.CharField(required=False, max_length=63)
-    tags = TagsField(child=serializers.CharField(max_length=256, allow_blank=True), required=False)
+    enabled = StrictBoolean(default=True)
+    tenant_id = StrictText(required=False, max_length=63)
+    project = StrictText(required=False, max_length=63)
+    tags = TagsField(child=StrictText(max_length=256, allow_blank=True), required=False)
 
     def validate_tags(self, tags: dict[str, str]) -> dict[str, str]:
         if len(tags) > MAX_TAGS:
@@ -62,7 +90,7 @@ class JobSubmitInput(serializers.Serializer):
 
     circuit = CircuitText(trim_whitespace=False, allow_blank=True, help_text=(
         f"OpenQASM 2 or 3 program text, at most {settings.QCOS['MAX_CIRCUIT_BYTES']} bytes (CIRCUIT_TOO_LARGE)."))
-    backend = serializers.CharField(max_length=64)
+    backend = StrictText(max_length=64)
     shots = ShotsField(default=1024)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.STANDARD)
     ledger = LedgerInput(required=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +18,8 @@ from .filters import JobFilter
 from .schema import BUDGET_REFUSED, error
 from .serializers import JobOutput, JobSubmitInput, job_representation, submit_input_fast
 
+BELL = ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nh q[0];\ncx q[0], q[1];\n'
+        'c = measure q;\n')
 SUBMIT_ERRORS = {
     400: error("INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS, CIRCUIT_TOO_LARGE, UNKNOWN_PROJECT, "
                "MALFORMED_REQUEST or VALIDATION_ERROR"),
@@ -85,6 +87,9 @@ class JobListCreateView(generics.GenericAPIView):
         summary="Submit a job",
         request=JobSubmitInput,
         parameters=[IDEMPOTENCY_KEY],
+        examples=[OpenApiExample("A Bell pair on the simulator", request_only=True, value={
+            "circuit": BELL, "backend": "simulator", "shots": 1024, "priority": "standard",
+            "ledger": {"enabled": True, "tags": {"experiment": "bell"}}})],
         responses={202: JobOutput, **SUBMIT_ERRORS},
     )
     def post(self, request: Request) -> Response:
