@@ -61,6 +61,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: request limits before anything reads the request, and the one JSON error shape
+    # for every error answer (docs/errors.md).
+    "qcos.api.middleware.RequestBoundaryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -72,6 +75,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "qcos.urls"
+# The largest request body accepted (413 PAYLOAD_TOO_LARGE past it, before it is read): a
+# circuit is at most 256 KiB, an evidence bundle posted for verification a few MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("QCOS_MAX_BODY_BYTES", default=8 * 1024 * 1024)
+CSRF_FAILURE_VIEW = "qcos.api.errors.csrf_failure_view"
 WSGI_APPLICATION = "qcos.wsgi.application"
 
 TEMPLATES = [
@@ -164,7 +171,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["qcos.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["qcos.api.parsers.BoundedJSONParser"],  # depth and size bounded
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "qcos.api.pagination.JobPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -30,5 +30,7 @@ urlpatterns = [
     re_path(r"^(?:api|bench)/", not_found_view),
 ]
 
+handler400 = "qcos.api.errors.bad_request_view"
+handler403 = "qcos.api.errors.permission_denied_view"
 handler404 = "qcos.api.errors.not_found_view"
 handler500 = "qcos.api.errors.server_error_view"

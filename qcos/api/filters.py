@@ -1,13 +1,47 @@
 from __future__ import annotations
 
+import json
+from datetime import UTC
+
 import django_filters
+from django import forms
 from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django_filters.fields import IsoDateTimeField
 from rest_framework.exceptions import ValidationError
 
 from qcos.jobs.models import QuantumJob
 from qcos.jobs.states import JobStatus
+
+
+class TagText(KeyTextTransform):
+    """A tag's value by its key, the key always an object key: Django reads an all-digit key such
+    as "5" as an array index (which PostgreSQL then refuses for a key past 2^63)."""
+
+    def as_postgresql(self, compiler, connection):
+        lhs, params = compiler.compile(self.lhs)
+        return f"({lhs} ->> %s)", (*params, self.key_name)
+
+    def as_sqlite(self, compiler, connection):
+        lhs, params = compiler.compile(self.lhs)
+        return f"JSON_EXTRACT({lhs}, %s)", (*params, "$." + json.dumps(self.key_name))
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time that must be expressible in UTC (years 1 to 9999 there), so that an
+    offset at either end of the calendar is refused here, not overflowed in the database driver."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        try:
+            return moment.astimezone(UTC) if moment is not None else None
+        except OverflowError:
+            raise forms.ValidationError("the date-time is out of range in UTC", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class JobFilter(django_filters.FilterSet):
@@ -20,8 +54,8 @@ class JobFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="project__slug")
     backend = django_filters.CharFilter()
     tag = django_filters.CharFilter(method="filter_tag")
-    submitted_after = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
-    submitted_before = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
+    submitted_after = UtcDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
+    submitted_before = UtcDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
 
     class Meta:
         model = QuantumJob
@@ -35,6 +69,6 @@ class JobFilter(django_filters.FilterSet):
             if not key:
                 raise ValidationError({"tag": ["use key=value or key"]})
             alias = f"_tag{i}"
-            queryset = queryset.alias(**{alias: Cast(KeyTextTransform(key, "tags"), TextField())})
+            queryset = queryset.alias(**{alias: Cast(TagText(key, "tags"), TextField())})
             queryset = queryset.filter(**({alias: tag_value} if sep else {f"{alias}__isnull": False}))
         return queryset
