@@ -55,8 +55,8 @@ class JobEvidenceView(APIView):
                    404: error("NOT_FOUND: no such job in the tenant, or it has no evidence bundle yet")},
     )
     def get(self, request: Request, job_id: str):
-        job = selectors.job_get(principal=_viewer(request), job_id=job_id)
         as_zip = query_choice(request, "format", ("json", "zip")) == "zip"
+        job = selectors.job_get(principal=_viewer(request), job_id=job_id)
         record = BundleRecord.objects.filter(job=job).first()
         if record is None:
             raise NotFound(f"job {job_id} has no evidence bundle (it is {job.status})", details={"job_id": job_id})
