@@ -44,6 +44,7 @@ from qcos.rowload import Pending, insert_row
 from qcos.tenancy.models import Project, Tenant
 
 from .catalog import BACKENDS as PRICED_BACKENDS
+from .counts import UnpricableCircuit
 from .formulas import PricingError
 from .models import (
     BudgetPolicy,
@@ -92,7 +93,7 @@ def price_estimate(*, circuit, backend: str, shots: int, tier: str = "standard",
     try:
         sheet = sheet_current(PRICED_BACKENDS[name].sheet_id, on)
         return estimate(circuit, name, shots, tier=tier, tier_multipliers=tier_multipliers, sheet=sheet)
-    except (PricingError, LookupError) as exc:
+    except (PricingError, UnpricableCircuit, LookupError) as exc:
         raise PricingFailed(str(exc), details={"backend": backend}) from None
 
 

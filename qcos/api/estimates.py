@@ -53,7 +53,7 @@ class EstimateView(APIView):
         if get_backend(params["backend"]) is None and params["backend"] not in PRICED_BACKENDS:
             raise UnknownBackend(f"unknown backend {params['backend']!r}", details={
                 "backend": params["backend"], "available": sorted(set(BACKENDS) | set(PRICED_BACKENDS))})
-        # The parser's limits apply (before it runs); a backend's qubit limits do not: see the module doc.
+        # The parser's limits apply, before it runs; a backend's qubit limits do not (docs/circuits.md).
         circuit, _scan = job_services.circuit_parse(params["circuit"])
         policies = finops.policies_for(tenant=request.auth.tenant, project=None)
         priced = finops.price_estimate(circuit=circuit, backend=params["backend"], shots=params["shots"],

@@ -19,6 +19,11 @@ Decisions, documented in the README:
   test_qasm3_fast_path.py`` compares the two on generated programs). Anything outside that
   subset, or anything the native importer refuses, takes the reference path, so accepted
   programs, their circuits and the error positions are those of the reference parser.
+* Before any parser runs, ``circuit_limits.prescan`` reads the text once and refuses what would
+  cost the parser memory or time out of proportion (registers, loops, gate expansion, nesting,
+  includes other than the standard library); the reference path has budgets of its own
+  (docs/circuits.md). No parser can read a file: OpenQASM 2 gets no include path, and the OpenQASM
+  3 importers only know ``stdgates.inc``.
 """
 
 from __future__ import annotations
@@ -38,21 +43,16 @@ from qiskit_qasm3_import.exceptions import ConversionError
 
 from ledger.crypto.canonical import sha256_tagged
 
-_HEADER = re.compile(r"^\s*(?:(?://[^\n]*\n|/\*.*?\*/)\s*)*OPENQASM\s+(\d+)(?:\.(\d+))?\s*;", re.DOTALL)
+from .circuit_limits import CircuitError, CircuitLimitExceeded, Limits, Scan, UnboundedCircuit, limits_from_settings, prescan
+
+__all__ = ["CircuitError", "CircuitLimitExceeded", "CircuitSummary", "Limits", "Scan", "UnboundedCircuit",
+           "circuit_hash", "fast_path_eligible", "parse_circuit", "parse_scanned", "qasm_version", "summarize",
+           "unrolled_size"]
+
+_SPACE = re.compile(r"\s*")
+# At most 9 digits: a longer "version" is no version (and int() of 5,000 digits would raise).
+_VERSION = re.compile(r"OPENQASM\s+(\d{1,9})(?:\.(\d+))?\s*;")
 _POSITION = re.compile(r"^(?:<input>:)?(\d+),(\d+):\s*(.*)$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class CircuitError(Exception):
-    """A circuit that cannot be accepted; ``line``/``column`` are 1-based when known."""
-
-    message: str
-    line: int | None = None
-    column: int | None = None
-
-    def __str__(self) -> str:
-        where = f"line {self.line}, column {self.column}: " if self.line is not None else ""
-        return f"{where}{self.message}"
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,52 @@ def circuit_hash(text: str) -> str:
 
 
 def qasm_version(text: str) -> int:
-    match = _HEADER.match(text)
+    """The ``OPENQASM`` header's major version, after any whitespace and comments; 3 without one.
+    A loop over ``str.find``, not one regular expression: comments in front of the header made
+    the former pattern backtrack exponentially."""
+    pos = 0
+    while True:
+        pos = _SPACE.match(text, pos).end()
+        if text.startswith("//", pos):
+            end = text.find("\n", pos)
+        elif text.startswith("/*", pos):
+            end = text.find("*/", pos + 2)
+            end = end + 1 if end >= 0 else end
+        else:
+            break
+        if end < 0:
+            return 3
+        pos = end + 1
+    match = _VERSION.match(text, pos)
     return int(match.group(1)) if match else 3
 
 
-def parse_circuit(text: str) -> QuantumCircuit:
+def parse_circuit(text: str, limits: Limits | None = None) -> QuantumCircuit:
     """Parse OpenQASM 2 or 3 text; raise :class:`CircuitError` with the parser's position."""
+    return parse_scanned(text, limits)[0]
+
+
+def parse_scanned(text: str, limits: Limits | None = None) -> tuple[QuantumCircuit, Scan]:
+    """The pre-scan (``circuit_limits``: every limit, before any parser runs), then the parse.
+    ``limits`` default to the deployment's (``QCOS`` settings)."""
     version = qasm_version(text)
+    if version not in (2, 3):
+        raise CircuitError(f"unsupported OpenQASM version {version}; QCOS accepts 2 and 3", 1, 1)
+    limits = limits or limits_from_settings()
+    size = len(text.encode("utf-8"))
+    if size > limits.max_bytes:  # before anything reads the text
+        raise CircuitLimitExceeded(f"the circuit text is {size} bytes; the limit is {limits.max_bytes}",
+                                   limit="bytes", maximum=limits.max_bytes)
     if version == 2:
-        return _parse_qasm2(text)
-    if version == 3:
-        return _parse_qasm3(text)
-    raise CircuitError(f"unsupported OpenQASM version {version}; QCOS accepts 2 and 3", 1, 1)
+        scan = prescan(text, 2, limits)
+        return _parse_qasm2(text), scan
+    eligible = fast_path_eligible(text)
+    if not eligible:
+        # The reference parser's budget is checked first on the bytes, so that the scan itself
+        # only ever reads a small program on this path.
+        _reference_budget("reference_bytes", size, limits.max_reference_bytes, "bytes")
+    scan = prescan(text, 3, limits)
+    return _parse_qasm3(text, scan, limits, eligible), scan
 
 
 def summarize(circuit: QuantumCircuit, version: int) -> CircuitSummary:
@@ -91,24 +125,53 @@ def summarize(circuit: QuantumCircuit, version: int) -> CircuitSummary:
         qasm_version=version,
         num_qubits=circuit.num_qubits,
         num_clbits=circuit.num_clbits,
-        size=circuit.size(),
+        size=unrolled_size(circuit),
         depth=circuit.depth(),
         ops={str(k): int(v) for k, v in circuit.count_ops().items()},
     )
 
 
+def unrolled_size(circuit: QuantumCircuit) -> int:
+    """``circuit.size()`` with ``for`` bodies counted once per iteration (an empty body counts its
+    iterations) and every branch of an ``if``/``switch`` counted: what admission bounds."""
+    total = 0
+    for instruction in circuit.data:
+        operation = instruction.operation
+        if operation.name == "for_loop":
+            total += len(operation.params[0]) * max(1, unrolled_size(operation.blocks[0]))
+        elif getattr(operation, "blocks", None):
+            total += sum(unrolled_size(block) for block in operation.blocks)
+        elif not getattr(operation, "_directive", False):
+            total += 1
+    return total
+
+
 def _parse_qasm2(text: str) -> QuantumCircuit:
     try:
-        return qasm2.loads(text)
+        # No include path: qelib1.inc is built in, and nothing else can be read from the disk.
+        return qasm2.loads(text, include_path=())
     except qasm2.QASM2ParseError as exc:
         raise _positioned(str(exc.message if hasattr(exc, "message") else exc)) from None
+    except Exception as exc:  # noqa: BLE001 -- e.g. its expression parser's RecursionError
+        raise CircuitError(f"cannot parse this OpenQASM 2 program: {type(exc).__name__}") from None
 
 
-def _parse_qasm3(text: str) -> QuantumCircuit:
-    fast = _parse_qasm3_fast(text)
+def _parse_qasm3(text: str, scan: Scan, limits: Limits, eligible: bool) -> QuantumCircuit:
+    fast = _parse_qasm3_fast(text, eligible)
     if fast is not None:
         return fast
+    _reference_budget("reference_bytes", scan.bytes, limits.max_reference_bytes, "bytes")
+    _reference_budget("reference_tokens", scan.tokens, limits.max_reference_tokens, "tokens")
+    _reference_budget("reference_expansion", scan.expansion, limits.max_reference_expansion,
+                      "operations copied into user-defined gate calls")
     return _parse_qasm3_reference(text)
+
+
+def _reference_budget(limit: str, value: int, maximum: int, what: str) -> None:
+    if value > maximum:
+        raise CircuitLimitExceeded(
+            f"the program has {value} {what}; OpenQASM 3 outside the plain subset QCOS parses natively "
+            f"is limited to {maximum} (docs/circuits.md)", limit=limit, maximum=maximum)
 
 
 def _parse_qasm3_reference(text: str) -> QuantumCircuit:
@@ -215,12 +278,16 @@ _FAST_RESERVED = frozenset(FAST_GATES) | {
     "true", "false", "int", "uint", "float", "angle", "bool", "complex", "duration", "array", "defcal", "cal",
     "defcalgrammar", "extern", "break", "continue", "switch", "case", "default", "opaque", "sizeof", "void",
 }
-_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
-_FAST_DECL = re.compile(rf"(qubit|bit)\s*(?:\[\s*([1-9][0-9]*)\s*\])?\s+({_IDENT})")
-_FAST_OPERAND = re.compile(rf"\s*({_IDENT})\s*(?:\[\s*([0-9]+)\s*\])?\s*")
+# An unterminated comment runs to the end (rather than rescanning the rest for every "/*").
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?(?:\*/|\Z)", re.DOTALL)
+_SPACES = re.compile(r"\s+")
+# Sizes and indices of at most 9 digits: int() of a longer literal is refused (or slow) anyway.
+_FAST_DECL = re.compile(rf"(qubit|bit)\s*(?:\[\s*([1-9][0-9]{{0,8}})\s*\])?\s+({_IDENT})")
+_FAST_OPERAND = re.compile(rf"\s*({_IDENT})\s*(?:\[\s*([0-9]{{1,9}})\s*\])?\s*")
 _FAST_ANGLE = re.compile(r"\s*-?(?:[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+)\s*")
 _FAST_GATE = re.compile(rf"({_IDENT})\s*(?:\(([^()]*)\))?\s+([^=()]+)")
-_FAST_MEASURE = re.compile(rf"({_IDENT})\s*(?:\[\s*([0-9]+)\s*\])?\s*=\s*measure\s+({_IDENT})\s*(?:\[\s*([0-9]+)\s*\])?")
+_FAST_MEASURE = re.compile(
+    rf"({_IDENT})\s*(?:\[\s*([0-9]{{1,9}})\s*\])?\s*=\s*measure\s+({_IDENT})\s*(?:\[\s*([0-9]{{1,9}})\s*\])?")
 _FAST_HEADER = re.compile(r"OPENQASM\s+3\.0")
 _FAST_INCLUDE = re.compile(r'include\s+"stdgates\.inc"')
 
@@ -233,7 +300,9 @@ def fast_path_eligible(text: str) -> bool:
     """True when ``text`` lies in the plain subset the native importer handles like the reference
     one (module doc). A conservative syntactic check: False sends the program to the reference
     parser, which accepts or rejects it with its own positions."""
-    statements = [s.strip() for s in _COMMENT.sub(" ", text).split(";")]
+    # Runs of whitespace become one space first: the patterns below then cannot backtrack over
+    # long runs (they took seconds on a few thousand spaces).
+    statements = [s.strip() for s in _SPACES.sub(" ", _COMMENT.sub(" ", text)).split(";")]
     if statements[-1] or len(statements) < 3:  # text after the last ';' (or nothing but a header)
         return False
     statements.pop()
@@ -295,9 +364,9 @@ def _in_range(size: int | None, index: str) -> bool:
     return size is not None and int(index) < size
 
 
-def _parse_qasm3_fast(text: str) -> QuantumCircuit | None:
+def _parse_qasm3_fast(text: str, eligible: bool | None = None) -> QuantumCircuit | None:
     """The native importer's circuit for a program in the plain subset; None otherwise."""
-    if not fast_path_eligible(text):
+    if not (fast_path_eligible(text) if eligible is None else eligible):
         return None
     try:
         return qiskit_qasm3.loads_experimental(text)

@@ -31,6 +31,7 @@ from qcos.errors import (
     InvalidCircuit,
     InvalidShots,
     JobNotCancellable,
+    PricingFailed,
     QCOSError,
     UnknownBackend,
 )
@@ -73,8 +74,15 @@ class ValidatedCircuit:
     circuit: Any = None  # the parsed QuantumCircuit (priced by finops)
 
 
-def circuit_validate(*, text: str, backend: BackendSpec) -> ValidatedCircuit:
-    """Parse and check a circuit against the documented limits and the backend's capacity."""
+def circuit_limits() -> circuits.Limits:
+    """The parser's limits with this deployment's byte and operation limits (docs/circuits.md)."""
+    limits = _config()
+    return circuits.Limits(max_bytes=limits["MAX_CIRCUIT_BYTES"], max_operations=limits["MAX_CIRCUIT_OPERATIONS"])
+
+
+def circuit_parse(text: str) -> tuple[Any, circuits.Scan]:
+    """Pre-scan and parse a circuit: a submit's and an estimate's rule. Every limit of the parser
+    is checked before it runs; a loop whose length is unknown cannot be priced (``PRICING_ERROR``)."""
     limits = _config()
     size = len(text.encode("utf-8"))
     if not text.strip():
@@ -85,11 +93,22 @@ def circuit_validate(*, text: str, backend: BackendSpec) -> ValidatedCircuit:
             details={"bytes": size, "limit": limits["MAX_CIRCUIT_BYTES"]},
         )
     try:
-        parsed = circuits.parse_circuit(text)
+        return circuits.parse_scanned(text, circuit_limits())
     except circuits.CircuitError as exc:
-        raise InvalidCircuit(str(exc), details={"line": exc.line, "column": exc.column}) from None
+        where = {"line": exc.line, "column": exc.column}
+        if isinstance(exc, circuits.CircuitLimitExceeded):
+            raise CircuitTooLarge(str(exc), details={**where, "limit_name": exc.limit, "limit": exc.maximum}) from None
+        if isinstance(exc, circuits.UnboundedCircuit):
+            raise PricingFailed(str(exc), details=where) from None
+        raise InvalidCircuit(str(exc), details=where) from None
+
+
+def circuit_validate(*, text: str, backend: BackendSpec) -> ValidatedCircuit:
+    """Parse and check a circuit against the documented limits and the backend's capacity."""
+    limits = _config()
+    parsed, _scan = circuit_parse(text)
     summary = circuits.summarize(parsed, circuits.qasm_version(text))
-    if summary.size > limits["MAX_CIRCUIT_OPERATIONS"]:
+    if summary.size > limits["MAX_CIRCUIT_OPERATIONS"]:  # the pre-scan's bound, checked on the circuit
         raise CircuitTooLarge(
             f"the circuit has {summary.size} operations; the limit is {limits['MAX_CIRCUIT_OPERATIONS']}",
             details={"operations": summary.size, "limit": limits["MAX_CIRCUIT_OPERATIONS"]},
