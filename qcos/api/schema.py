@@ -5,11 +5,9 @@ every operation shares, so a generated client is told the truth everywhere:
 
 * every error answer (any 4xx or 5xx) is the one shape ``{"error": {"code", "message",
   "details"}}`` -- the ``Error`` component (``qcos.api.errors``);
-* any authenticated operation can answer 401 ``UNAUTHENTICATED`` and any operation 406
-  ``NOT_ACCEPTABLE`` (content negotiation runs before the view);
-* an operation with a JSON body can answer 400 ``MALFORMED_REQUEST`` and 415
-  ``UNSUPPORTED_MEDIA_TYPE``;
-* a 503 may carry ``Retry-After``.
+* any operation can answer what the request boundary, content negotiation and the database
+  answer around its view (a NUL in the URL, 406, 414, 431, 503 with ``Retry-After``), an
+  authenticated one 401, one with a JSON body 400 ``MALFORMED_REQUEST``, 413 and 415.
 
 tests/api/test_openapi_schemathesis.py runs schemathesis against the schema the server serves.
 """
@@ -19,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+
+from .limits import MAX_URL_BYTES
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
@@ -48,17 +48,26 @@ RETRY_AFTER = {
     },
 }
 
-_COMMON_ALL = {
-    "406": "NOT_ACCEPTABLE: the Accept header names no media type this operation answers with",
-}
-_COMMON_AUTHENTICATED = {
-    "401": "UNAUTHENTICATED: no key, an invalid or revoked key, a key in the query string, "
-           "or two different keys in X-API-Key and Authorization",
-}
-_COMMON_WITH_BODY = {
-    "400": "MALFORMED_REQUEST (the body is not JSON) or VALIDATION_ERROR",
-    "415": "UNSUPPORTED_MEDIA_TYPE: the body must be application/json",
-}
+# (status, code, description): what any operation can answer, whatever its view does, because
+# the request boundary (qcos.api.middleware), authentication, content negotiation or the
+# database answer before or around it (docs/errors.md).
+_COMMON_ALL = [
+    ("400", "VALIDATION_ERROR", "VALIDATION_ERROR: a NUL character in the path, query string or a header"),
+    ("406", "NOT_ACCEPTABLE", "NOT_ACCEPTABLE: the Accept header names no media type this operation answers with"),
+    ("414", "URI_TOO_LONG", f"URI_TOO_LONG: the URL is longer than {MAX_URL_BYTES} bytes"),
+    ("431", "HEADERS_TOO_LARGE", "HEADERS_TOO_LARGE: too many headers, or too long"),
+    ("503", "SERVICE_UNAVAILABLE", "SERVICE_UNAVAILABLE: a transient fault (the database unreachable or "
+                                   "restarting); retry after Retry-After"),
+]
+_COMMON_AUTHENTICATED = [
+    ("401", "UNAUTHENTICATED", "UNAUTHENTICATED: no key, an invalid or revoked key, a key in the query "
+                               "string, or two different keys in X-API-Key and Authorization"),
+]
+_COMMON_WITH_BODY = [
+    ("400", "MALFORMED_REQUEST", "MALFORMED_REQUEST (not JSON, or JSON_TOO_DEEP / JSON_TOO_COMPLEX)"),
+    ("413", "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE: the body is larger than the server accepts"),
+    ("415", "UNSUPPORTED_MEDIA_TYPE", "UNSUPPORTED_MEDIA_TYPE: the body must be application/json"),
+]
 
 
 def error(description: str) -> OpenApiResponse:
@@ -84,13 +93,15 @@ def add_common_responses(result: dict[str, Any], generator, request, public) -> 
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
-            common = dict(_COMMON_ALL)
+            common = list(_COMMON_ALL)
             if any(requirement for requirement in operation.get("security", [])):
-                common.update(_COMMON_AUTHENTICATED)
+                common += _COMMON_AUTHENTICATED
             if "requestBody" in operation:
-                common.update(_COMMON_WITH_BODY)
-            for status, description in common.items():
-                responses.setdefault(status, {"description": description})
+                common += _COMMON_WITH_BODY
+            for status, code, description in common:
+                response = responses.setdefault(status, {"description": description})
+                if code not in response["description"]:
+                    response["description"] += f"; or {description}"
             for status, response in responses.items():
                 if status[0] in "45":
                     response["content"] = {"application/json": {"schema": ERROR_REF}}

@@ -61,9 +61,11 @@ def test_every_error_answer_is_documented_in_the_one_error_shape(schema):
     assert error["properties"]["error"]["required"] == ["code", "message", "details"]
     for label, operation in operations(schema):
         responses = operation["responses"]
-        assert {"401", "406"} <= responses.keys(), label
+        assert {"400", "401", "406", "414", "431", "503"} <= responses.keys(), label
+        assert "Retry-After" in responses["503"]["headers"], label
         if "requestBody" in operation:
-            assert {"400", "415"} <= responses.keys(), label
+            assert {"413", "415"} <= responses.keys(), label
+            assert "MALFORMED_REQUEST" in responses["400"]["description"], label
         for status, response in responses.items():
             if status[0] in "45":
                 assert response["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}, \
