@@ -3,9 +3,9 @@
 A simulation is native code (qiskit-aer's C++ and OpenMP threads): Celery's soft time limit
 cannot interrupt it, and a worker process that ran it keeps the memory it grew to. So every
 job's simulation runs in a sandbox: a separate Python process, started fresh with
-``python -m workers.sandbox`` (fork and exec, never a bare fork of a process that has Aer's
-threads), that imports the providers once and then runs one job at a time for as long as it
-lives. Per job it gets the circuit's text, the backend's name and the shots over a pipe and
+``python -m workers.sandbox_process`` (fork and exec, never a bare fork of a process that has Aer's
+threads; ``sandbox_process.py``), that imports the providers once and then runs one job at a
+time for as long as it lives. Per job it gets the circuit's text, the backend's name and the shots over a pipe and
 answers with the counts and metadata (JSON frames both ways: nothing it sends can execute code
 in the worker).
 
@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import resource
 import select
 import signal
 import struct
@@ -41,7 +39,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +87,7 @@ class SandboxUnavailable(ProviderError):
 # --- framing (both sides) ------------------------------------------------------------------------
 
 
-def _write_frame(fd: int, payload: dict[str, Any]) -> None:
+def write_frame(fd: int, payload: dict[str, Any]) -> None:
     data = json.dumps(payload, separators=(",", ":"), default=_plain).encode()
     view = memoryview(_HEADER.pack(len(data)) + data)
     while view:
@@ -107,7 +105,7 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _read_frame(fd: int) -> dict[str, Any] | None:
+def read_frame(fd: int) -> dict[str, Any] | None:
     header = _read_exactly(fd, _HEADER.size)
     if header is None:
         return None
@@ -163,7 +161,7 @@ class Sandbox:
         env.setdefault("DJANGO_SETTINGS_MODULE", "qcos.settings")
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "workers.sandbox", str(to_child_r), str(from_child_w), str(os.getpid())],
+                [sys.executable, "-m", "workers.sandbox_process", str(to_child_r), str(from_child_w), str(os.getpid())],
                 cwd=ROOT, env=env, pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
                 stdout=None, stderr=None, close_fds=True,
             )
@@ -193,7 +191,7 @@ class Sandbox:
         request = {"backend": backend, "circuit": circuit, "shots": shots, "seed": seed,
                    "cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}
         try:
-            _write_frame(self._send_fd, request)
+            write_frame(self._send_fd, request)
             answer = self._receive(limits.wall_seconds)
         except BrokenPipeError:
             answer = None
@@ -216,7 +214,7 @@ class Sandbox:
         if not ready:
             self.kill(timed_out=True)
             return None
-        frame = _read_frame(self._recv_fd)
+        frame = read_frame(self._recv_fd)
         if frame is None:
             self.process.wait()
             self._close()
@@ -324,117 +322,3 @@ def simulate(*, backend: str, circuit: str, shots: int, seed: int | None = None,
         return sandbox.run(backend=backend, circuit=circuit, shots=shots, seed=seed, limits=limits)
     finally:
         pool.give(sandbox)
-
-
-# --- the sandbox's side --------------------------------------------------------------------------
-
-
-def _vm_kb() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[0]) * resource.getpagesize() // 1024
-
-
-def _rss_kb() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize() // 1024
-
-
-_MEMORY_MARKERS = ("Insufficient memory", "Cannot allocate memory", "bad_alloc", "MemoryError",
-                   "failed to map segment")
-
-
-class _Runner:
-    def __init__(self) -> None:
-        from qcos.jobs import circuits
-
-        from .providers import devmode  # noqa: F401  (imported before the limit, like Aer: see below)
-        from .providers.aer import AerAdapter
-        from .providers.registry import adapter_for
-
-        self._parse = circuits.parse_circuit
-        self._circuit_error = circuits.CircuitError
-        self._adapter_for = adapter_for
-        self._memory_aware = (AerAdapter,)
-        self._memory_mb: int | None = None
-        # Warm up: the imports and the first simulation load the libraries and Aer's threads,
-        # which the baseline (and so the memory limit) must include; an import under the limit
-        # could fail half-way and leave this process unusable.
-        self.execute({"backend": "simulator", "shots": 1, "seed": 1, "circuit":
-                      'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\nh q[0];\nmeasure q -> c;\n'})
-        self.baseline_kb = _vm_kb()
-
-    def limit(self, *, cpu_seconds: int, memory_mb: int) -> None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-        soft = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
-        resource.setrlimit(resource.RLIMIT_CPU, (soft if cpu_hard == resource.RLIM_INFINITY else min(soft, cpu_hard),
-                                                 cpu_hard))
-        if memory_mb != self._memory_mb:
-            _, as_hard = resource.getrlimit(resource.RLIMIT_AS)
-            soft = (self.baseline_kb + memory_mb * 1024) * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (soft if as_hard == resource.RLIM_INFINITY else min(soft, as_hard),
-                                                    as_hard))
-            self._memory_mb = memory_mb
-
-    def execute(self, request: dict[str, Any]) -> ExecutionOutcome:
-        circuit = self._parse(request["circuit"])
-        adapter = self._adapter_for(request["backend"])
-        options = {}
-        if self._memory_mb is not None and isinstance(adapter, self._memory_aware):
-            options["max_memory_mb"] = self._memory_mb
-        return adapter.run(circuit, shots=request["shots"], seed=request.get("seed"), **options)
-
-    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
-        memory_mb = int(request["memory_mb"])
-        try:
-            self.limit(cpu_seconds=int(request["cpu_seconds"]), memory_mb=memory_mb)
-            outcome = self.execute(request)
-        except MemoryError:
-            return _failure("MEMORY_LIMIT_EXCEEDED", f"the simulation needs more than the job's memory limit "
-                                                     f"of {memory_mb} MB")
-        except ProviderError as exc:
-            if any(marker in str(exc) for marker in _MEMORY_MARKERS):
-                return _failure("MEMORY_LIMIT_EXCEEDED", f"the simulation needs more than the job's memory limit "
-                                                         f"of {memory_mb} MB ({exc})")
-            return _failure(exc.code, str(exc), exc.transient)
-        except self._circuit_error as exc:  # checked at submission; limits may have changed since
-            return _failure("INVALID_CIRCUIT", str(exc))
-        except Exception as exc:
-            if any(marker in str(exc) for marker in _MEMORY_MARKERS):
-                return _failure("MEMORY_LIMIT_EXCEEDED", f"the simulation needs more than the job's memory limit "
-                                                         f"of {memory_mb} MB ({type(exc).__name__}: {exc})")
-            logger.exception("simulation failed unexpectedly")
-            return _failure("EXECUTION_ERROR", f"{type(exc).__name__}: {exc}")
-        return {"ok": True, "outcome": asdict(outcome), "rss_kb": _rss_kb()}
-
-
-def _failure(code: str, message: str, transient: bool = False) -> dict[str, Any]:
-    return {"ok": False, "code": code, "message": message, "transient": transient, "rss_kb": _rss_kb()}
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the parent died before the signal was armed
-        os._exit(1)
-
-
-def main(argv: list[str]) -> int:
-    recv_fd, send_fd, parent_pid = (int(arg) for arg in argv)
-    _die_with_parent(parent_pid)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU and aborts must not write core files
-    os.dup2(2, 1)  # a library's print goes to the worker's log, never into a frame
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s sandbox %(message)s")
-    runner = _Runner()
-    _write_frame(send_fd, {"ready": True, "vm_kb": runner.baseline_kb, "rss_kb": _rss_kb(), "pid": os.getpid()})
-    while True:
-        request = _read_frame(recv_fd)
-        if request is None:  # the worker closed the pipe: retire quietly
-            return 0
-        _write_frame(send_fd, runner.answer(request))
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

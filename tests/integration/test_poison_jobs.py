@@ -22,7 +22,7 @@ from .conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
-# 104 bytes that loop 10^9 times: what an attacker sent before the web tier counted loop trips.
+# 104 bytes that loop 10^9 times: what an attacker sent before submissions counted loop trips.
 LOOP = ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q; bit[1] c;\n'
         "for int i in [0:1000000000] { h q[0]; }\nc[0] = measure q[0];\n")
 LIMITS = {"QCOS_JOB_WALL_SECONDS": "3", "QCOS_JOB_CPU_SECONDS": "30", "QCOS_JOB_MEMORY_MB": "300"}
@@ -78,36 +78,40 @@ def test_poison_jobs_fail_once_at_their_limits_and_never_hold_the_workers(
     pool = descendants(worker.process.pid)
     rss_before = {pid: rss_mb(pid) for pid in pool}
 
-    # The loop circuit goes in through the ORM, past whatever the web tier refuses: the worker
-    # must be safe on its own. A legitimately slow dense circuit (priced, on a DEV MODE device)
-    # is the other; a 26-qubit state vector (1 GiB) under a 300 MB limit the third.
+    # Two legitimate circuits within every submission limit that simulate for far longer than
+    # 3 s (a 22-qubit state vector; a noisy dense circuit, priced, on a DEV MODE device) hold
+    # both slots; a 26-qubit state vector (1 GiB) is over the 300 MB limit. The 10^9-iteration
+    # loop goes in through the ORM, past the submission checks: the worker checks again.
     monkeypatch.setattr("qcos.jobs.services._enqueue", lambda job_id, queue: None)
-    loop = submit(principal, BELL_QASM3)
-    QuantumJob.objects.filter(pk=loop.pk).update(circuit=LOOP, circuit_hash=circuits.circuit_hash(LOOP))
+    heavy = submit(principal, slow_circuit(qubits=22, layers=30), shots=10)
     slow = submit(principal, slow_circuit(qubits=16, layers=40), backend="ibm_brisbane", shots=2000)
     big = submit(principal, slow_circuit(qubits=26, layers=1), shots=10)
+    loop = submit(principal, BELL_QASM3)
+    QuantumJob.objects.filter(pk=loop.pk).update(circuit=LOOP, circuit_hash=circuits.circuit_hash(LOOP))
     normal = submit(principal, BELL_QASM3)
+    poison = [heavy.pk, slow.pk, big.pk, loop.pk]
     started = time.monotonic()
-    for job in (loop, slow, big):
-        send_run_job(job.pk, "jobs.local")
-    wait_for(lambda: QuantumJob.objects.filter(pk__in=[loop.pk, slow.pk], status="RUNNING").count() == 2,
-             20, 0.05, "both poison jobs running")
+    for job_id in poison:
+        send_run_job(job_id, "jobs.local")
+    wait_for(lambda: QuantumJob.objects.filter(pk__in=[heavy.pk, slow.pk], status="RUNNING").count() == 2,
+             20, 0.05, "both slow jobs running")
     send_run_job(normal.pk, "jobs.local")  # both slots are held now
 
     wait_for(lambda: QuantumJob.objects.get(pk=normal.pk).status == "COMPLETED", 30, 0.05, "the normal job")
     assert time.monotonic() - started < 3 + 12, "the normal job waited for more than the poison jobs' limit"
-    terminal = wait_for(lambda: list(QuantumJob.objects.filter(pk__in=[loop.pk, slow.pk, big.pk],
-                                                              status="FAILED")) if QuantumJob.objects.filter(
-        pk__in=[loop.pk, slow.pk, big.pk], status="FAILED").count() == 3 else None, 30, 0.1, "poison jobs failed")
-    codes = {job.pk: job.error_code for job in terminal}
-    assert codes == {loop.pk: "TIME_LIMIT_EXCEEDED", slow.pk: "TIME_LIMIT_EXCEEDED",
-                     big.pk: "MEMORY_LIMIT_EXCEEDED"}, {job.pk: job.error_message for job in terminal}
-    for job in terminal:
+    wait_for(lambda: QuantumJob.objects.filter(pk__in=poison, status="FAILED").count() == 4, 30, 0.1,
+             "poison jobs failed")
+    failed = list(QuantumJob.objects.filter(pk__in=poison))
+    codes = {job.pk: job.error_code for job in failed}
+    assert codes == {heavy.pk: "TIME_LIMIT_EXCEEDED", slow.pk: "TIME_LIMIT_EXCEEDED",
+                     big.pk: "MEMORY_LIMIT_EXCEEDED", loop.pk: "INVALID_CIRCUIT"}, {
+        job.pk: job.error_message for job in failed}
+    for job in failed:
         assert job.attempts == 1 and job.lease_expires_at is None
         charge = Charge.objects.get(resource_type="quantum_job", resource_id=job.pk)
         assert charge.status == "RELEASED" and charge.settled_micros == 0
     assert Charge.objects.get(resource_type="quantum_job", resource_id=slow.pk).reserved_micros > 0
-    assert not JobResult.objects.filter(job_id__in=codes).exists()
+    assert not JobResult.objects.filter(job_id__in=poison).exists()
 
     # The processes: no simulation left running, nothing grown.
     time.sleep(1)
@@ -125,7 +129,7 @@ def test_poison_jobs_fail_once_at_their_limits_and_never_hold_the_workers(
 
     # Failed once, for good: the reconciler (every second here) never requeues them.
     time.sleep(2)
-    for job in terminal:
+    for job in failed:
         actions = list(AuditEntry.objects.filter(resource_id=job.pk).values_list("action", flat=True))
         assert actions.count("JOB_FAILED") == 1 and "JOB_REQUEUED" not in actions, actions
         assert QuantumJob.objects.get(pk=job.pk).attempts == 1

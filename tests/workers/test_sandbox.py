@@ -19,7 +19,10 @@ from workers import sandbox
 from workers.providers.base import ProviderError
 
 ROOT = Path(__file__).resolve().parents[2]
-# The attacker's circuit: 104 bytes, one "operation", 10^9 iterations.
+# A legitimate circuit within every submission limit (22 qubits, 1,290 operations, 20 KB) that
+# simulates for far longer than these tests' limits (over 20 s, single-threaded).
+HEAVY = slow_circuit(qubits=22, layers=30)
+# The attacker's circuit: 104 bytes, one loop of 10^9 iterations.
 LOOP = ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q; bit[1] c;\n'
         "for int i in [0:1000000000] { h q[0]; }\nc[0] = measure q[0];\n")
 CUSTOM_GATE = """OPENQASM 3.0;
@@ -60,12 +63,12 @@ def test_jobs_reuse_one_sandbox_process_that_is_not_this_one():
     assert sandbox_pids() == {pid}  # a pipe round trip per job, not a process
 
 
-def test_a_loop_past_the_wall_clock_limit_is_killed_and_the_next_job_runs():
+def test_a_simulation_past_the_wall_clock_limit_is_killed_and_the_next_job_runs():
     run(BELL_QASM3)
     (before,) = sandbox_pids()
     started = time.monotonic()
     with pytest.raises(ProviderError) as stopped:
-        run(LOOP, sandbox.Limits(wall_seconds=1.5, cpu_seconds=60, memory_mb=512))
+        run(HEAVY, sandbox.Limits(wall_seconds=1.5, cpu_seconds=60, memory_mb=512))
     assert 1.5 <= time.monotonic() - started < 5
     assert stopped.value.code == "TIME_LIMIT_EXCEEDED" and not stopped.value.transient
     assert "wall-clock limit of 1.5 s" in str(stopped.value)
@@ -79,7 +82,7 @@ def test_the_kernel_stops_a_simulation_past_its_cpu_limit():
     (before,) = sandbox_pids()
     started = time.monotonic()
     with pytest.raises(ProviderError) as stopped:
-        run(LOOP, sandbox.Limits(wall_seconds=60, cpu_seconds=1, memory_mb=512))
+        run(HEAVY, sandbox.Limits(wall_seconds=60, cpu_seconds=1, memory_mb=512))
     assert time.monotonic() - started < 10
     assert stopped.value.code == "TIME_LIMIT_EXCEEDED" and "CPU time limit of 1 s" in str(stopped.value)
     assert not alive(before)
@@ -104,6 +107,14 @@ def test_the_address_space_limit_stops_an_allocation_aer_did_not_refuse():
     assert set(run(BELL_QASM3).counts) <= {"00", "11"}
 
 
+def test_the_sandbox_applies_the_circuit_limits_again():
+    """A circuit stored past the submission checks (limits lowered since, or written to the
+    database directly) is refused before it is simulated."""
+    with pytest.raises(ProviderError) as refused:
+        run(LOOP)
+    assert refused.value.code == "INVALID_CIRCUIT" and not refused.value.transient
+
+
 def test_user_defined_gates_run_on_the_simulator():
     counts = run(CUSTOM_GATE, shots=200).counts
     assert set(counts) <= {"01", "10"} and sum(counts.values()) == 200
@@ -121,7 +132,7 @@ def test_an_interrupted_wait_kills_the_simulation():
     signal.alarm(1)
     try:
         with pytest.raises(SoftTimeLimitExceeded):
-            run(LOOP)
+            run(HEAVY)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
@@ -137,13 +148,13 @@ def test_a_sandbox_dies_with_the_worker_process_that_started_it(tmp_path):
         from workers import sandbox
         box = sandbox.Sandbox()
         print(box.process.pid, flush=True)
-        box.run(backend="simulator", circuit={LOOP!r}, shots=1, seed=None,
+        box.run(backend="simulator", circuit={HEAVY!r}, shots=1, seed=None,
                 limits=sandbox.Limits(wall_seconds=120, cpu_seconds=120, memory_mb=512))
     """)
     worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         child = int(worker.stdout.readline())
-        time.sleep(3)  # started and looping
+        time.sleep(3)  # started and simulating
         assert alive(child)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(10)
