@@ -53,18 +53,23 @@ class JobFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=JobStatus.choices)
     project = django_filters.CharFilter(field_name="project__slug")
     backend = django_filters.CharFilter()
-    tag = django_filters.CharFilter(method="filter_tag")
     submitted_after = UtcDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
     submitted_before = UtcDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
 
     class Meta:
         model = QuantumJob
-        fields = ["status", "project", "backend", "tag", "submitted_after", "submitted_before"]
+        fields = ["status", "project", "backend", "submitted_after", "submitted_before"]
 
-    def filter_tag(self, queryset, name, value):
+    def filter_queryset(self, queryset):
+        # Every ``tag`` counts, not only the last one (which a declared filter would see): an
+        # empty one requires nothing, wherever it stands.
+        queryset = super().filter_queryset(queryset)
+        return self.filter_tag(queryset, self.request.query_params.getlist("tag") if self.request else [])
+
+    def filter_tag(self, queryset, items):
         # KeyTextTransform keeps the key a plain string (a key like "a__b" is not a lookup path);
         # the cast makes "=" a text comparison on SQLite too, not a JSON one.
-        for i, item in enumerate(self.request.query_params.getlist("tag") if self.request else [value]):
+        for i, item in enumerate(item for item in items if item):
             key, sep, tag_value = item.partition("=")
             if not key:
                 raise ValidationError({"tag": ["use key=value or key"]})

@@ -120,3 +120,15 @@ def test_audit_last_representable_day_as_a_start_is_fine(adam):
 def test_json_types_are_exact(alice, override):
     response = alice.client.post("/api/v2.1/jobs", job_body(BELL_QASM3, **override), format="json")
     assert_error(response, 400, "VALIDATION_ERROR")
+
+
+def test_every_tag_filter_counts_and_an_empty_one_requires_nothing(alice, django_capture_on_commit_callbacks):
+    """As the schema says; a trailing empty ``tag`` used to switch every tag filter off, a
+    leading one to refuse the request."""
+    for tags in ({"exp": "a"}, {"exp": "b"}):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert alice.client.post("/api/v2.1/jobs", job_body(ledger={"tags": tags}), format="json").status_code == 202
+    for query in ("tag=exp=a&tag=", "tag=&tag=exp=a", "tag=exp=a"):
+        assert alice.client.get(f"/api/v2.1/jobs?{query}").json()["count"] == 1, query
+    assert alice.client.get("/api/v2.1/jobs?tag=").json()["count"] == 2
+    assert_error(alice.client.get("/api/v2.1/jobs?tag==a"), 400, "VALIDATION_ERROR")
