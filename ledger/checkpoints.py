@@ -183,14 +183,17 @@ def _same_head(existing: str, size: int, root: bytes, ring: KeyRing) -> bool:
 
 @dataclass
 class PublishedHeads:
-    """What the published checkpoints state: ``{seq: head hash}``, and the ones that fail."""
+    """What the published checkpoints state: ``{seq: head hash}``; the texts that verified (a row
+    holding the same text needs no second signature check); and the ones that fail."""
 
     heads: dict[int, str]
     bad: list[dict]
+    notes: dict[int, str]
 
 
 def published_heads(publisher: CheckpointPublisher, ring: KeyRing) -> PublishedHeads:
     heads: dict[int, str] = {}
+    notes: dict[int, str] = {}
     bad: list[dict] = []
     for seq, text in publisher.published():
         try:
@@ -204,4 +207,5 @@ def published_heads(publisher: CheckpointPublisher, ring: KeyRing) -> PublishedH
                         "problem": f"published checkpoint {seq} states size {signed.size} (file renamed?)"})
             continue
         heads[seq] = signed.root.hex()
-    return PublishedHeads(heads, bad)
+        notes[seq] = text
+    return PublishedHeads(heads, bad, notes)

@@ -205,23 +205,31 @@ def trusted_keys_dir() -> Path:
 
 
 def _pin(der: bytes) -> None:
-    """Write the ledger public key to the trusted directory once; never overwrite a pinned file."""
-    directory = trusted_keys_dir()
-    path = directory / f"ledger-{hashlib.sha256(der).hexdigest()}.pem"
-    if path.exists():
-        return
-    pem = load_public_key(der).public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    """Pin a ledger key the process loaded from its key source (best effort)."""
     try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o755)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-    except FileExistsError:
-        pass
+        pin_ledger_key(der)
     except OSError as exc:
         # Verification still trusts the key while it is the configured one; only after a rotation
         # would its checkpoints stop verifying, so say so now.
-        logger.warning("could not pin the ledger public key in %s: %s", directory, exc)
+        logger.warning("could not pin the ledger public key in %s: %s", trusted_keys_dir(), exc)
+
+
+def pin_ledger_key(der: bytes) -> Path:
+    """Write a ledger public key to the trusted directory, once (a pinned file is never rewritten)."""
+    der = public_key_der(load_public_key(der))
+    directory = trusted_keys_dir()
+    path = directory / f"ledger-{hashlib.sha256(der).hexdigest()}.pem"
+    if path.exists():
+        return path
+    pem = load_public_key(der).public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    return path
 
 
 def _source_public_key() -> bytes | None:

@@ -18,8 +18,10 @@ import io
 import json
 import multiprocessing as mp
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,6 +166,8 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     os.chdir(ROOT)
+    # Published checkpoints outlive the scratch database: keep them out of var/ and start empty.
+    os.environ.setdefault("QCOS_AUDIT_CHECKPOINT_DIR", tempfile.mkdtemp(prefix="qcos-perf-audit-checkpoints-"))
     create_database()
     try:
         print(f"append: {args.writers} writer processes, {args.seconds:.0f} s each, one transaction per entry")
@@ -181,6 +185,7 @@ def main() -> None:
         assert report.ok and report.unsequenced == 0
         psql("ALTER TABLE ledger_auditentry DISABLE TRIGGER USER; TRUNCATE ledger_auditentry, ledger_auditcheckpoint; "
              "ALTER TABLE ledger_auditentry ENABLE TRIGGER USER", DB)
+        shutil.rmtree(os.environ["QCOS_AUDIT_CHECKPOINT_DIR"])  # the log was emptied on purpose
         print(f"verify: a chain of {args.entries:,} entries")
         fill_chain(args.entries)
         t0 = time.perf_counter()

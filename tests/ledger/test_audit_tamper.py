@@ -22,7 +22,7 @@ from django.db import connection
 from ledger.audit import GENESIS, audit_append, audit_sequence, audit_verify, chain_hash, system_principal
 from ledger.crypto.note import sign_checkpoint
 from ledger.crypto.signing import LocalSigner
-from ledger.keys import keyring, pinned_ledger_keyring
+from ledger.keys import keyring, pinned_ledger_keyring, signer_for
 from ledger.models import AuditCheckpoint, AuditEntry, SigningKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,7 +193,7 @@ def _rogue_key_row() -> LocalSigner:
 def test_a_key_found_only_in_the_database_is_not_trusted(log):
     rogue = _rogue_key_row()
     assert rogue.key_id in keyring() and rogue.key_id not in pinned_ledger_keyring()
-    assert len(pinned_ledger_keyring()) == 1
+    assert signer_for("ledger").key_id in pinned_ledger_keyring()
 
 
 @pg_only
@@ -239,6 +239,77 @@ def _public_pem(signer: LocalSigner) -> bytes:
 
     return load_public_key(signer.public_key_der).public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.fixture
+def env_key(monkeypatch, settings, tmp_path):
+    """The ledger key from the environment (as a KMS key would be: no file QCOS could keep)."""
+    settings.QCOS = {**settings.QCOS, "LEDGER_TRUSTED_KEYS_DIR": str(tmp_path / "trusted")}
+
+    def use(signer: LocalSigner) -> LocalSigner:
+        monkeypatch.setenv("QCOS_LEDGER_SIGNING_KEY", signer.private_key_pem().decode("ascii"))
+        return signer
+
+    return use
+
+
+def test_a_replaced_key_source_keeps_verifying_what_its_old_key_signed(auditor, env_key, tmp_path):
+    old = env_key(LocalSigner.generate())
+    _append(2)
+    audit_sequence(checkpoint=True)
+    env_key(LocalSigner.generate())
+    _append(2)
+    audit_sequence(checkpoint=True)
+    report = audit_verify(sequence_first=False)
+    assert report.ok and report.external_checkpoints == 2
+    # The old key is trusted because it was pinned when it was loaded, not because the database lists it.
+    (tmp_path / "trusted" / f"ledger-{old.key_id}.pem").unlink()
+    report = audit_verify(sequence_first=False)
+    assert not report.ok and "not signed by a pinned ledger key" in report.first_bad["problem"]
+
+
+def test_an_upgraded_deployment_pins_its_earlier_keys_from_the_database_once(auditor, env_key, capsys):
+    """Before pinning existed, a replaced key was known only to the database: verification refuses
+    its checkpoints until an operator pins it (here from the database, which they vouch for)."""
+    env_key(LocalSigner.generate())
+    earlier = _rogue_key_row()  # a ledger key row nobody pinned, as on a deployment from before
+    _append(2)
+    audit_sequence()
+    # What the deployment looked like before the upgrade: a checkpoint by the earlier key, unpublished.
+    AuditCheckpoint.objects.all().delete()
+    for name in os.listdir(_checkpoint_dir()):
+        (_checkpoint_dir() / name).unlink()
+    head = AuditEntry.objects.order_by("-seq").values_list("seq", "entry_hash").first()
+    from django.conf import settings
+    from django.utils import timezone
+
+    AuditCheckpoint.objects.create(seq=head[0], head_hash=head[1], created_at=timezone.now(),
+                                   note=sign_checkpoint(settings.QCOS["AUDIT_ORIGIN"], head[0],
+                                                        bytes.fromhex(head[1]), earlier))
+    audit_sequence()
+    report = audit_verify(sequence_first=False)
+    assert "checkpoint signature invalid" in report.first_bad["problem"] and report.unpublished_checkpoints == 1
+    call_command("pin_ledger_keys", "--from-database")
+    assert f"ledger-{earlier.key_id}.pem" in capsys.readouterr().out
+    audit_sequence()  # publishes the earlier checkpoint, now that its key is trusted
+    report = audit_verify(sequence_first=False)
+    assert report.ok and report.external_checkpoints == 1 and report.unpublished_checkpoints == 0
+    with pytest.raises(CommandError, match="give PEM files"):
+        call_command("pin_ledger_keys")
+
+
+def test_an_unreadable_pinned_key_is_a_failed_verification_not_an_error_page(log, auditor, env_key, tmp_path):
+    env_key(LocalSigner.generate())
+    (tmp_path / "trusted").mkdir(exist_ok=True)
+    (tmp_path / "trusted" / "garbage.pem").write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+    response = auditor.client.post("/api/v2.1/audit/verify")
+    assert response.status_code == 200 and response.json()["ok"] is False
+    assert response.json()["first_bad"]["problem"].startswith("the pinned ledger keys or the published checkpoints")
+    assert str(tmp_path) not in response.content.decode()
+    with pytest.raises(CommandError, match="garbage.pem is not a P-384 public key"):
+        call_command("verify_audit")
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("verify_audit", "--trusted-keys", str(tmp_path / "missing"))
 
 
 # --- publication failures lose nothing and are visible ------------------------------------------------

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.audit import audit_verify
+from ledger.audit import audit_sequence, audit_verify
 from ledger.checkpoints import DirectoryPublisher
 from ledger.keys import pinned_ledger_keyring
 
@@ -23,12 +23,17 @@ class Command(BaseCommand):
                                  "(default: the configured ledger key and the pinned keys)")
 
     def handle(self, *args, **options):
-        try:
-            ring = pinned_ledger_keyring(options["trusted_keys"]) if options["trusted_keys"] else None
+        for option in ("trusted_keys", "checkpoint_dir"):
+            if options[option] and not options[option].exists():
+                raise CommandError(f"--{option.replace('_', '-')} {options[option]} does not exist")
+        if not options["no_sequence"]:
+            audit_sequence(checkpoint=True)  # first: on a fresh install it creates the ledger key
+        try:  # here rather than in audit_verify, so that an unreadable pinned key is named
+            ring = pinned_ledger_keyring(options["trusted_keys"])
         except RuntimeError as exc:
             raise CommandError(str(exc)) from None
         publisher = DirectoryPublisher(options["checkpoint_dir"]) if options["checkpoint_dir"] else None
-        report = audit_verify(sequence_first=not options["no_sequence"], publisher=publisher, ring=ring)
+        report = audit_verify(sequence_first=False, publisher=publisher, ring=ring)
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict()))
         elif report.ok:
