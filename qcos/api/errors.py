@@ -140,9 +140,9 @@ def _headers(error: QCOSError) -> dict[str, str]:
 
 
 def json_error(error: QCOSError) -> JsonResponse:
-    response = JsonResponse(error_body(error.code, error.message, error.details), status=error.http_status)
-    for name, value in _headers(error).items():
-        response[name] = value
+    response = JsonResponse(error_body(error.code, error.message, error.details), status=error.http_status,
+                            headers=_headers(error))
+    response["Content-Length"] = str(len(response.content))  # answered before CommonMiddleware would
     return response
 
 
