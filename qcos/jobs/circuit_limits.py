@@ -118,12 +118,16 @@ class Scan:
     operations: int
     expansion: int  # operations copied to build user-defined gate calls (Σ calls × expanded size)
 
+    # ``tokens`` counts only the tokens read one by one (plain statements are matched whole); the
+    # reference parser's budget counts them all (``count_tokens``).
 
-# One token per match, with the whitespace and line comments before it. No alternative can
-# backtrack beyond its own token: an unterminated string runs to the end of its line and an
-# unterminated block comment is refused, so the whole scan is linear in the text.
+
+# One token per match, with the whitespace and comments before it. No alternative can backtrack
+# beyond its own token: an unterminated string runs to the end of its line and an unterminated
+# block comment is refused, so the whole scan is linear in the text. The repeats are possessive
+# (*+): a greedy repeat keeps a backtracking frame per iteration, megabytes on a long comment run.
 _TOKEN = re.compile(
-    r"""(?:\s+|//[^\n]*|/\*[^*]*\*+(?:[^/*][^*]*\*+)*/)*(?:
+    r"""(?:\s+|//[^\n]*|/\*[^*]*\*+(?:[^/*][^*]*\*+)*+/)*+(?:
       (?P<bc>/\*)
     | (?P<num>0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+
         |(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?)
@@ -140,21 +144,19 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-# A plain statement: a gate call with flat parameters (no parentheses inside) on names or
-# literally indexed names, or a measurement of one. Each part is unambiguous, so a failed match
-# costs its length once.
+# A plain statement: a gate call with flat parameters (no parentheses inside) on at most 65 names
+# or literally indexed names, or a measurement of one. Each part is unambiguous and the repeats
+# possessive, so a failed match costs its length once and no memory.
 _OPERAND = r"[A-Za-z_][A-Za-z0-9_]*(?:\[[0-9]{1,6}\])?"
 _SIMPLE = re.compile(
-    rf"""(?:\s|//[^\n]*)*(?:
+    rf"""(?:\s+|//[^\n]*)*+(?:
       measure[ \t]+(?P<measured>{_OPERAND})[ \t]*->[ \t]*{_OPERAND}
     | {_OPERAND}[ \t]*=[ \t]*measure[ \t]+(?P<measured3>{_OPERAND})
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:[ \t]*\((?P<params>[\w \t.,+\-*/]*)\))?
-      [ \t]+(?P<args>{_OPERAND}(?:[ \t]*,[ \t]*{_OPERAND})*)
+      [ \t]+(?P<args>{_OPERAND}(?:[ \t]*,[ \t]*{_OPERAND}){{0,64}}+)
     )[ \t]*;""",
     re.VERBOSE,
 )
-# Counts a plain statement's tokens as the tokenizer would (names, numbers, one-character marks).
-_WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?|\S")
 _INT = re.compile(r"[0-9][0-9_]*|0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+")
 _HUGE = 10**30  # any literal with more digits than this is "too large" for every limit
 
@@ -612,19 +614,17 @@ class _Scanner:
             operations = self.named_size(measured or match.group("measured3"))
         elif name in _KEYWORDS and not (name in ("barrier", "reset") and params is None):
             return False  # keywords have their own rules
-        elif (params is not None and len(params) > 24) or len(args) > 2048:
+        elif params is not None and len(params) > 24:
             return False  # long parameters and operand lists get the exact checks
         elif name == "barrier":
             operations = 1
         elif name == "reset":
             operations = sum(self.named_size(operand) for operand in args.split(","))
         else:
-            broadcast = max(self.named_size(operand) for operand in args.split(","))
+            broadcast = max(map(self.named_size, args.split(","))) if "," in args else self.named_size(args)
             callee = self.gates.get(name)
             pos = match.start("name")
             operations = broadcast if callee is None else self.call_cost(callee, broadcast, pos)
-        if self.version == 3:  # the token count only matters for the reference parser's budget
-            self.tokens += len(_WORDS.findall(self.text, match.start(), match.end()))
         top = self.frames[0]
         if len(self.frames) == 1 and top.ops + operations <= self.limits.max_operations:
             top.ops += operations
@@ -707,6 +707,15 @@ def prescan(text: str, version: int, limits: Limits | None = None) -> Scan:
         raise CircuitLimitExceeded(f"the circuit text is {size} bytes; the limit is {limits.max_bytes}",
                                    limit="bytes", maximum=limits.max_bytes)
     return _Scanner(text=text, version=version, limits=limits, size=size).scan()
+
+
+def count_tokens(text: str) -> int:
+    """Every token of ``text`` (comments and whitespace are not tokens). Linear; for the reference
+    parser's budget, on texts already within its byte budget."""
+    count = -1  # the final match is the end of the text
+    for _ in _TOKEN.finditer(text):
+        count += 1
+    return count
 
 
 def _after_group(tokens: list[_Token], start: int) -> int:

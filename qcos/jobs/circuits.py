@@ -43,7 +43,17 @@ from qiskit_qasm3_import.exceptions import ConversionError
 
 from ledger.crypto.canonical import sha256_tagged
 
-from .circuit_limits import CircuitError, CircuitLimitExceeded, Limits, Scan, UnboundedCircuit, limits_from_settings, prescan
+from .circuit_limits import (
+    MAX_QUBITS,
+    CircuitError,
+    CircuitLimitExceeded,
+    Limits,
+    Scan,
+    UnboundedCircuit,
+    count_tokens,
+    limits_from_settings,
+    prescan,
+)
 
 __all__ = ["CircuitError", "CircuitLimitExceeded", "CircuitSummary", "Limits", "Scan", "UnboundedCircuit",
            "circuit_hash", "fast_path_eligible", "parse_circuit", "parse_scanned", "qasm_version", "summarize",
@@ -108,16 +118,10 @@ def parse_scanned(text: str, limits: Limits | None = None) -> tuple[QuantumCircu
     if size > limits.max_bytes:  # before anything reads the text
         raise CircuitLimitExceeded(f"the circuit text is {size} bytes; the limit is {limits.max_bytes}",
                                    limit="bytes", maximum=limits.max_bytes)
+    scan = prescan(text, version, limits)
     if version == 2:
-        scan = prescan(text, 2, limits)
         return _parse_qasm2(text), scan
-    eligible = fast_path_eligible(text)
-    if not eligible:
-        # The reference parser's budget is checked first on the bytes, so that the scan itself
-        # only ever reads a small program on this path.
-        _reference_budget("reference_bytes", size, limits.max_reference_bytes, "bytes")
-    scan = prescan(text, 3, limits)
-    return _parse_qasm3(text, scan, limits, eligible), scan
+    return _parse_qasm3(text, scan, limits), scan
 
 
 def summarize(circuit: QuantumCircuit, version: int) -> CircuitSummary:
@@ -156,12 +160,12 @@ def _parse_qasm2(text: str) -> QuantumCircuit:
         raise CircuitError(f"cannot parse this OpenQASM 2 program: {type(exc).__name__}") from None
 
 
-def _parse_qasm3(text: str, scan: Scan, limits: Limits, eligible: bool) -> QuantumCircuit:
-    fast = _parse_qasm3_fast(text, eligible)
+def _parse_qasm3(text: str, scan: Scan, limits: Limits) -> QuantumCircuit:
+    fast = _parse_qasm3_fast(text)
     if fast is not None:
         return fast
     _reference_budget("reference_bytes", scan.bytes, limits.max_reference_bytes, "bytes")
-    _reference_budget("reference_tokens", scan.tokens, limits.max_reference_tokens, "tokens")
+    _reference_budget("reference_tokens", count_tokens(text), limits.max_reference_tokens, "tokens")
     _reference_budget("reference_expansion", scan.expansion, limits.max_reference_expansion,
                       "operations copied into user-defined gate calls")
     return _parse_qasm3_reference(text)
@@ -335,6 +339,8 @@ def fast_path_eligible(text: str) -> bool:
         if not gate:
             return False
         name, angles, operand_text = gate.groups()
+        if operand_text.count(",") >= MAX_QUBITS:
+            return False  # wider than any register can be: not worth matching operand by operand
         operands = [_FAST_OPERAND.fullmatch(part) for part in operand_text.split(",")]
         if any(op is None or op.group(1) not in qubits for op in operands):
             return False
@@ -364,9 +370,9 @@ def _in_range(size: int | None, index: str) -> bool:
     return size is not None and int(index) < size
 
 
-def _parse_qasm3_fast(text: str, eligible: bool | None = None) -> QuantumCircuit | None:
+def _parse_qasm3_fast(text: str) -> QuantumCircuit | None:
     """The native importer's circuit for a program in the plain subset; None otherwise."""
-    if not (fast_path_eligible(text) if eligible is None else eligible):
+    if not fast_path_eligible(text):
         return None
     try:
         return qiskit_qasm3.loads_experimental(text)
