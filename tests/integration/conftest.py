@@ -154,6 +154,15 @@ TEST_WORKER_ENV = {
 }
 
 
+def _shared_audit_dirs(settings) -> dict[str, str]:
+    """Workers run tests.settings too: publish audit checkpoints where this process verifies them and
+    pin the ledger key they load where this process trusts keys (tests/settings.py)."""
+    from ledger.keys import trusted_keys_dir
+
+    return {"QCOS_TEST_AUDIT_CHECKPOINT_DIR": settings.QCOS["AUDIT_CHECKPOINT_DIR"],
+            "QCOS_TEST_LEDGER_TRUSTED_KEYS_DIR": str(trusted_keys_dir())}
+
+
 @pytest.fixture
 def start_worker(postgres_db, tmp_path, settings):
     """Start ``celery -A qcos worker -B`` processes against the test database and a broker."""
@@ -167,7 +176,7 @@ def start_worker(postgres_db, tmp_path, settings):
         log = tmp_path / f"worker{index}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
         env.update(TEST_WORKER_ENV, DATABASE_URL=database_url(), CELERY_BROKER_URL=broker_url,
-                   QCOS_KEY_DIR=settings.QCOS["KEY_DIR"], QCOS_AUDIT_CHECKPOINT_DIR=settings.QCOS["AUDIT_CHECKPOINT_DIR"],
+                   QCOS_KEY_DIR=settings.QCOS["KEY_DIR"], **_shared_audit_dirs(settings),
                    CELERY_TASK_ALWAYS_EAGER="false", PYTHONPATH=str(ROOT))
         env.update(extra)
         cmd = [sys.executable, "-m", "celery", "-A", "qcos", "worker", "--loglevel", "INFO",

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings
 
+from ledger.audit import audit_verify
 from ledger.crypto import EvidenceBundle, KeyRing
 from ledger.models import AuditEntry, SigningKey
 from qcos.jobs.models import JobResult, QuantumJob
@@ -50,6 +53,11 @@ def test_a_job_submitted_over_http_completes_on_a_worker(live_server, alice, red
                                                 headers=headers, timeout=10).json(), 30, 0.5, "registered")
     assert AuditEntry.objects.filter(seq__isnull=True).count() == 0 or wait_for(
         lambda: not AuditEntry.objects.filter(seq__isnull=True).exists(), 30, 0.5, "audit sequenced")
+    # ... and publishes its checkpoint outside the database, where this process verifies it.
+    published = Path(settings.QCOS["AUDIT_CHECKPOINT_DIR"])
+    wait_for(lambda: any(published.glob("*.checkpoint")), 30, 0.5, "audit checkpoint published by the worker")
+    report = audit_verify(sequence_first=False)
+    assert report.ok and report.external_checkpoints >= 1, report.as_dict()
 
 
 def test_kill_9_of_the_worker_child_mid_job_completes_exactly_once(
