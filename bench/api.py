@@ -18,6 +18,7 @@ from ledger.crypto.bundle import BundleFormatError, EvidenceBundle
 from ledger.keys import keyring
 from qcos.api.errors import error_body
 from qcos.api.ledger_views import query_choice
+from qcos.api.negotiation import answers_with
 from qcos.api.schema import BUDGET_REFUSED, documented, error
 from qcos.api.serializers import StrictInteger, StrictText
 from qcos.api.views import IDEMPOTENCY_KEY, idempotency_key
@@ -151,6 +152,8 @@ class ReportView(APIView):
 
 
 class DownloadView(APIView):
+    content_negotiation_class = answers_with("image/svg+xml")
+
     @extend_schema(
         summary="Download the report as a JSON file (with the public keys and the fidelity-vs-qubits "
                 "plot), or the plot alone with ?format=svg",
@@ -217,6 +220,8 @@ class VerifyView(APIView):
 
 
 class CompareView(APIView):
+    content_negotiation_class = answers_with("image/svg+xml")
+
     @extend_schema(
         summary="Several completed reports side by side (JSON) or as one fidelity-vs-qubits plot (?format=svg)",
         parameters=[OpenApiParameter("ids", str, required=True,

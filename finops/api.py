@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from qcos.api.negotiation import answers_with
 from qcos.api.schema import documented, error
 from qcos.api.serializers import StrictText
 from qcos.errors import Conflict
@@ -108,6 +109,8 @@ class ReportDetailView(APIView):
 
 
 class ReportDownloadView(APIView):
+    content_negotiation_class = answers_with("text/csv")
+
     @extend_schema(
         summary="The report file (text/csv or application/json) once READY",
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format csv or focus"),

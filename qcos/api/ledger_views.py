@@ -23,6 +23,7 @@ from qcos.errors import NotFound, ValidationFailed
 from qcos.jobs import selectors
 from qcos.tenancy.roles import Capability
 
+from .negotiation import answers_with
 from .schema import error
 from .serializers import StrictBoolean, StrictText
 
@@ -46,6 +47,8 @@ def _viewer(request: Request):
 
 
 class JobEvidenceView(APIView):
+    content_negotiation_class = answers_with("application/zip")
+
     @extend_schema(
         summary="The job's signed evidence bundle (JSON, or the seed's directory layout as a zip)",
         parameters=[OpenApiParameter("format", str, enum=["json", "zip"], default="json")],
@@ -127,6 +130,8 @@ def _report(report) -> dict[str, Any]:
 
 
 class CheckpointView(APIView):
+    content_negotiation_class = answers_with("text/plain")
+
     @extend_schema(summary="The latest signed registry checkpoint (C2SP signed note)", responses={
         (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="the signed note"), **VIEW_ERRORS,
         404: error("NOT_FOUND: the registry has no checkpoint yet")})

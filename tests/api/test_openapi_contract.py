@@ -132,3 +132,28 @@ def test_every_tag_filter_counts_and_an_empty_one_requires_nothing(alice, django
         assert alice.client.get(f"/api/v2.1/jobs?{query}").json()["count"] == 1, query
     assert alice.client.get("/api/v2.1/jobs?tag=").json()["count"] == 2
     assert_error(alice.client.get("/api/v2.1/jobs?tag==a"), 400, "VALIDATION_ERROR")
+
+
+def test_an_accept_header_naming_a_documented_file_type_is_satisfied(schema, adam, django_capture_on_commit_callbacks):
+    """Generated clients send Accept with the media type the schema documents: a zip, a signed
+    note, a CSV must not be refused with 406. Errors still answer JSON."""
+    from ledger.registry import sequence_now
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = adam.client.post("/api/v2.1/jobs", job_body(), format="json").json()["job_id"]
+        report = adam.client.post("/api/v2.1/reports", {"start_date": "2026-01-01", "end_date": "2026-01-01"},
+                                  format="json").json()
+    sequence_now()
+    for path, media_type in ((f"/api/v2.1/jobs/{job_id}/evidence?format=zip", "application/zip"),
+                             ("/api/v2.1/registry/checkpoint", "text/plain"),
+                             (f"/api/v2.1/reports/{report['id']}/download", "text/csv")):
+        response = adam.client.get(path, HTTP_ACCEPT=media_type)
+        assert response.status_code == 200, (path, response.content)
+        assert response["Content-Type"].startswith(media_type)
+        template = path.split("?")[0].replace(job_id, "{job_id}").replace(report["id"], "{report_id}")
+        assert media_type in schema["paths"][template]["get"]["responses"]["200"]["content"]
+    missing = adam.client.get("/api/v2.1/jobs/job-nope/evidence?format=zip", HTTP_ACCEPT="application/zip")
+    assert missing.status_code == 404 and missing["Content-Type"] == "application/json"
+    assert_error(adam.client.get("/api/v2.1/registry/checkpoint", HTTP_ACCEPT="image/png"), 406, "NOT_ACCEPTABLE")
+    svg = adam.client.get("/api/v2/bench/compare?ids=x&format=svg", HTTP_ACCEPT="image/svg+xml")
+    assert_error(svg, 404, "BENCHMARK_NOT_FOUND")
