@@ -264,8 +264,10 @@ def audit_verify(*, sequence_first: bool = True, chunk_size: int = 20_000,
     stored, bad_rows = _signed_heads(ring, external.notes)
     unpublished = AuditCheckpoint.objects.filter(published_at__isnull=True).count()
     counts = {"external_checkpoints": len(external.heads), "unpublished_checkpoints": unpublished}
-    warnings = [f"{unpublished} signed checkpoints are not published outside the database yet (see the "
-                "server log); until they are, they do not protect against a database administrator"] if unpublished else []
+    warnings = []
+    if unpublished:
+        warnings.append(f"{unpublished} signed checkpoints are not published outside the database yet (see the "
+                        "server log); until they are, they do not protect against a database administrator")
 
     def failed(checked: int, head_seq: int, head_hash: str, bad: dict[str, Any]) -> AuditVerification:
         return AuditVerification(ok=False, entries_checked=checked, unsequenced=_unsequenced(), head_seq=head_seq,
