@@ -40,6 +40,7 @@ from .limits import (
 )
 
 JSON_PREFIXES = ("/api/", "/bench/")
+_BODY_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})  # in META without the HTTP_ prefix
 
 _STATUS_CODES = {
     400: ("MALFORMED_REQUEST", "invalid request"),
@@ -93,15 +94,16 @@ def _refusal(request: HttpRequest) -> QCOSError | None:
 def _header_refusal(meta) -> QCOSError | None:
     fields = total = 0
     for name, value in meta.items():
-        if not (name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")) or not isinstance(value, str):
+        if name[:5] != "HTTP_" and name not in _BODY_HEADERS or type(value) is not str:
             continue
-        header = name.removeprefix("HTTP_").replace("_", "-").title()
         size = len(name) + len(value)
         fields, total = fields + 1, total + size
         if size > MAX_HEADER_FIELD_BYTES:
+            header = _header_name(name)
             return HeadersTooLarge(f"the {header} header is longer than {MAX_HEADER_FIELD_BYTES} bytes",
                                    details={"header": header, "max_bytes": MAX_HEADER_FIELD_BYTES})
         if "\x00" in value:
+            header = _header_name(name)
             return ValidationFailed(f"invalid request: the {header} header must not contain a NUL character",
                                     details={"header": header})
     if fields > MAX_HEADER_FIELDS:
@@ -110,6 +112,10 @@ def _header_refusal(meta) -> QCOSError | None:
         return HeadersTooLarge(f"the headers are longer than {MAX_HEADER_BYTES} bytes in all",
                                details={"max_bytes": MAX_HEADER_BYTES})
     return None
+
+
+def _header_name(meta_key: str) -> str:
+    return meta_key.removeprefix("HTTP_").replace("_", "-").title()
 
 
 def _body_refusal(request: HttpRequest) -> QCOSError | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from itertools import accumulate
 from typing import Any
 
@@ -28,18 +27,22 @@ from qcos.errors import ValidationFailed
 
 from .limits import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, MalformedRequest, PayloadTooLarge
 
-# A JSON string literal: its brackets are text, not structure. Possessive quantifiers: an
-# unterminated string costs one pass, not a backtracking search.
-_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
 _DEPTH_STEP = {40: 1, 41: -1}  # "(" and ")" as bytes
-# Brackets become parentheses, and every other byte goes (bytes.translate: one pass at C speed).
 _AS_PARENS = bytes.maketrans(b"[{]}", b"(())")
-_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_NOT_STRUCTURE = bytes(set(range(256)) - set(b'"[]{}'))
 
 
 def _structure(text: str) -> bytes:
-    """The text's arrays and objects as parentheses, strings left out: ``{"a": [1, "]"]}`` → ``(())``."""
-    return _STRING.sub(b"", text.encode("utf-8", "surrogatepass")).translate(_AS_PARENS, _NOT_BRACKETS)
+    """The text's arrays and objects as parentheses, strings left out: ``{"a": [1, "]"]}`` → ``(())``.
+
+    Only C-speed byte operations (a regular expression over the strings cost milliseconds per
+    circuit). Inside a string every backslash starts an escape and only ``\\`` has a backslash
+    second, so removing ``\\`` pairs and then ``\"`` leaves exactly the quotes that delimit strings;
+    the text between every other pair of them is outside strings.
+    """
+    raw = text.encode("utf-8", "surrogatepass").replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(raw.translate(None, _NOT_STRUCTURE).split(b'"')[::2])
+    return outside.translate(_AS_PARENS)
 
 
 def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:

@@ -357,6 +357,21 @@ def test_out_of_memory_and_other_failures_in_a_plain_view(client, monkeypatch):
     error_of(client.get("/healthz"), 500, "INTERNAL_ERROR")
 
 
+def test_a_server_error_under_the_api_is_json_even_with_debug_on(alice, monkeypatch, settings):
+    """DEBUG (the embedded default) would answer Django's HTML debug page: under /api/ and /bench/
+    the answer is rewritten into the one shape (the traceback is still logged)."""
+    from finops import services as finops
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    settings.DEBUG = True
+    monkeypatch.setattr(finops, "price_estimate", broken)
+    alice.client.raise_request_exception = False
+    error = error_of(alice.client.post("/api/v2.1/estimates", job_body(), format="json"), 500, "INTERNAL_ERROR")
+    assert "a bug" not in error["message"]
+
+
 def test_the_500_handler_tells_a_transient_fault_apart():
     from django.db import OperationalError
     from django.test import RequestFactory
