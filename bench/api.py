@@ -19,6 +19,7 @@ from ledger.keys import keyring
 from qcos.api.errors import error_body
 from qcos.api.ledger_views import query_choice
 from qcos.api.negotiation import answers_with
+from qcos.api.outputs import BenchmarkAccepted
 from qcos.api.schema import BUDGET_REFUSED, documented, error
 from qcos.api.serializers import StrictInteger, StrictText
 from qcos.api.views import IDEMPOTENCY_KEY, idempotency_key
@@ -120,7 +121,7 @@ class RunView(APIView):
         parameters=[IDEMPOTENCY_KEY],
         examples=[OpenApiExample("Bell and GHZ-5 on the simulator", request_only=True, value={
             "backend_id": "simulator", "workloads": ["bell_state", "ghz_5q"], "shots": 1024, "seed": 42})],
-        responses={202: dict, **ERRORS, **BUDGET_REFUSED},
+        responses={202: BenchmarkAccepted, **ERRORS, **BUDGET_REFUSED},
     )
     def post(self, request: Request) -> Response:
         data = RunInput(data=request.data)

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from qcos.api.negotiation import answers_with
+from qcos.api.outputs import ReportOutput
 from qcos.api.schema import documented, error
 from qcos.api.serializers import StrictText
 from qcos.errors import Conflict
@@ -80,7 +81,7 @@ def _iso(moment) -> str | None:
 
 class ReportCreateView(APIView):
     @extend_schema(summary="Generate a chargeback report of the caller's tenant (built by a worker)",
-                   request=ReportInput, responses={202: dict, **ERRORS}, examples=[
+                   request=ReportInput, responses={202: ReportOutput, **ERRORS}, examples=[
                        OpenApiExample("January by project and backend, as CSV", request_only=True, value={
                            "start_date": "2026-01-01", "end_date": "2026-01-31", "group_by": ["project", "backend"],
                            "format": "csv"})])
@@ -102,7 +103,7 @@ class ReportCreateView(APIView):
 
 class ReportDetailView(APIView):
     @extend_schema(summary="A report's status, row count and download link",
-                   responses={200: dict, 403: ERRORS[403], **NOT_FOUND})
+                   responses={200: ReportOutput, 403: ERRORS[403], **NOT_FOUND})
     def get(self, request: Request, report_id: str) -> Response:
         report = report_selectors.report_get(principal=request.auth, report_id=report_id)
         return Response(report_representation(report))

@@ -21,6 +21,7 @@ from qcos.jobs import approvals, selectors
 from qcos.tenancy.roles import Capability
 from qcos.tenancy.selectors import project_resolve
 
+from .outputs import ApprovalList, BudgetStatusOutput
 from .schema import documented, error
 from .serializers import JobOutput, StrictText, job_representation
 
@@ -61,7 +62,7 @@ class BudgetCheckView(APIView):
 
 class BudgetStatusView(APIView):
     @extend_schema(summary="The tenant's budget policies and their current windows",
-                   responses={200: dict, 403: error("PERMISSION_DENIED")})
+                   responses={200: BudgetStatusOutput, 403: error("PERMISSION_DENIED")})
     def get(self, request: Request) -> Response:
         principal = request.auth
         principal.require(Capability.VIEW_JOBS)
@@ -115,7 +116,7 @@ class JobRejectView(_DecisionView):
 
 class ApprovalListView(APIView):
     @extend_schema(summary="Jobs of the caller's tenant waiting for a decision",
-                   responses={200: dict, 403: error("PERMISSION_DENIED")})
+                   responses={200: ApprovalList, 403: error("PERMISSION_DENIED")})
     def get(self, request: Request) -> Response:
         principal = request.auth
         principal.require(Capability.APPROVE_JOB)

@@ -21,6 +21,7 @@ from qcos.jobs.states import Priority
 from qcos.tenancy.roles import Capability
 from workers.providers.registry import BACKENDS, get_backend
 
+from .outputs import BackendList, EstimateOutput
 from .schema import error
 from .serializers import CircuitText, ShotsField, StrictText
 from .views import BELL
@@ -38,7 +39,7 @@ class EstimateView(APIView):
         OpenApiExample("A Bell pair on IonQ Forte", request_only=True,
                        value={"circuit": BELL, "backend": "ionq_forte", "shots": 1000, "priority": "standard"})],
                    responses={
-        200: dict,
+        200: EstimateOutput,
         400: error("INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS, PRICING_ERROR, MALFORMED_REQUEST or "
                    "VALIDATION_ERROR"),
         403: error("PERMISSION_DENIED"),
@@ -65,7 +66,7 @@ class EstimateView(APIView):
 
 class BackendListView(APIView):
     @extend_schema(summary="The backends jobs can run on, each with its provider and price sheet",
-                   responses={200: dict, 403: error("PERMISSION_DENIED")})
+                   responses={200: BackendList, 403: error("PERMISSION_DENIED")})
     def get(self, request: Request) -> Response:
         request.auth.require(Capability.VIEW_JOBS)
         rows = []

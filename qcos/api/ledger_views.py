@@ -24,6 +24,7 @@ from qcos.jobs import selectors
 from qcos.tenancy.roles import Capability
 
 from .negotiation import answers_with
+from .outputs import ConsistencyProofOutput, InclusionProofOutput, LeafOutput
 from .schema import error
 from .serializers import StrictBoolean, StrictText
 
@@ -158,7 +159,7 @@ def _int(request: Request, name: str) -> int:
 
 class InclusionProofView(APIView):
     @extend_schema(summary="RFC 9162 inclusion proof of a leaf in a tree of the given size", responses={
-        200: dict, 400: error("VALIDATION_ERROR: need leaf_index < tree_size <= the registry's size"), **VIEW_ERRORS},
+        200: InclusionProofOutput, 400: error("VALIDATION_ERROR: need leaf_index < tree_size <= the registry's size"), **VIEW_ERRORS},
                    parameters=[OpenApiParameter("leaf_index", NON_NEGATIVE, required=True),
                                OpenApiParameter("tree_size", NON_NEGATIVE, required=True)])
     def get(self, request: Request) -> Response:
@@ -175,7 +176,7 @@ class InclusionProofView(APIView):
 
 class ConsistencyProofView(APIView):
     @extend_schema(summary="RFC 9162 consistency proof between two tree sizes", responses={
-        200: dict, 400: error("VALIDATION_ERROR: need 0 < first <= second <= the registry's size"), **VIEW_ERRORS},
+        200: ConsistencyProofOutput, 400: error("VALIDATION_ERROR: need 0 < first <= second <= the registry's size"), **VIEW_ERRORS},
                    parameters=[OpenApiParameter("first", NON_NEGATIVE, required=True),
                                OpenApiParameter("second", NON_NEGATIVE, required=True)])
     def get(self, request: Request) -> Response:
@@ -190,7 +191,7 @@ class ConsistencyProofView(APIView):
 
 class LeafView(APIView):
     @extend_schema(summary="A bundle's registry leaf", responses={
-        200: dict, **VIEW_ERRORS, 404: error("NOT_FOUND: no such bundle in the tenant")})
+        200: LeafOutput, **VIEW_ERRORS, 404: error("NOT_FOUND: no such bundle in the tenant")})
     def get(self, request: Request, bundle_id: str) -> Response:
         principal = _viewer(request)
         leaf = RegistryLeaf.objects.filter(bundle_id=bundle_id, bundle__tenant_slug=principal.tenant.slug).first()

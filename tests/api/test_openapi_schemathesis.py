@@ -169,6 +169,9 @@ EXPECTED_ANSWERS = {
     "GET /api/v2/bench/report/{benchmark_id}/download": {(200, "application/json"), (200, "image/svg+xml")},
     "GET /bench/evidence/{benchmark_id}": {(200, "application/json")},
     "POST /api/v2.1/estimates": {(200, "application/json")},
+    "POST /api/v2.1/reports": {(202, "application/json")},
+    "POST /api/v2/bench/run": {(202, "application/json")},
+    "GET /api/v2.1/backends": {(200, "application/json")},
 }
 
 
