@@ -23,7 +23,6 @@ from django.core.exceptions import (
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
-from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -37,9 +36,6 @@ logger = logging.getLogger("qcos.api")
 # Seconds a client should wait before retrying a 503. Restarting PostgreSQL or failing it over
 # takes a few; the SDK's default three retries then span about ten seconds in all.
 RETRY_AFTER_SECONDS = 2
-
-# For the schema: only what charges a budget (a job's submit, a benchmark run) can answer 402.
-BUDGET_REFUSED = {402: OpenApiResponse(description="BUDGET_EXCEEDED (a `block` budget or per-job limit refused it)")}
 
 _DRF_CODES = {
     exceptions.NotAuthenticated: ("UNAUTHENTICATED", 401),
