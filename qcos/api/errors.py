@@ -206,8 +206,13 @@ def permission_denied_view(request, exception=None):
 
 
 def csrf_failure_view(request, reason=""):
-    """CSRF_FAILURE_VIEW. The API authenticates with keys, not cookies, and is exempt; this answers
-    for plain views (an unknown path under /api/, the admin's forms) in the one shape too."""
+    """CSRF_FAILURE_VIEW. API views authenticate with keys, not cookies, and are exempt; a plain view
+    under /api/ or /bench/ (an unknown path) answers in the one shape, the admin's forms with
+    Django's page."""
+    if not request.path_info.startswith(("/api/", "/bench/")):
+        from django.views.csrf import csrf_failure
+
+        return csrf_failure(request, reason)
     return JsonResponse(error_body("CSRF_FAILED", f"CSRF verification failed: {reason}" if reason
                                    else "CSRF verification failed"), status=403)
 

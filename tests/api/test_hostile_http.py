@@ -252,6 +252,8 @@ def test_a_csrf_failure_on_a_plain_view_is_json(db):
     client = Client(enforce_csrf_checks=True)
     error_of(client.post("/api/v2.1/no-such-endpoint", {"a": 1}), 403, "CSRF_FAILED")
     error_of(client.post("/bench/nope", {"a": 1}), 403, "CSRF_FAILED")
+    admin = client.post("/admin/login/", {"username": "x", "password": "y"})  # the admin keeps its page
+    assert admin.status_code == 403 and admin["Content-Type"].startswith("text/html")
 
 
 def test_method_not_allowed_and_unsupported_media_type_are_json(alice):
