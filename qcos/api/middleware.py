@@ -58,11 +58,7 @@ class RequestBoundaryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        try:
-            refused = _refusal(request)
-        except QCOSError as error:
-            refused = error
-        if refused is not None:
+        if (refused := _refusal(request)) is not None:
             return json_error(refused)
         response = self.get_response(request)
         if response.status_code >= 400 and request.path_info.startswith(JSON_PREFIXES) \
