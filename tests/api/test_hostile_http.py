@@ -479,11 +479,12 @@ def gunicorn(django_db_setup, django_db_blocker, tmp_path_factory):
     """gunicorn serving qcos.wsgi from the project root, so that gunicorn.conf.py applies, with a
     1 MiB body limit; on the test database when that is PostgreSQL (shared between processes)."""
     port = free_port()
+    from tests.integration.conftest import database_url
+
     with django_db_blocker.unblock():
-        db = connection.settings_dict
         if connection.vendor == "postgresql":
-            url = f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-        else:
+            url = database_url()
+        else:  # the limits answer before any query: an empty database file will do
             url = f"sqlite:///{tmp_path_factory.mktemp('gunicorn')}/unmigrated.sqlite3"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
     env.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT),
