@@ -256,6 +256,24 @@ def test_a_csrf_failure_on_a_plain_view_is_json(db):
     assert admin.status_code == 403 and admin["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize(("exception", "status", "code"), [
+    ("DisallowedHost", 400, "DISALLOWED_HOST"),
+    ("TooManyFieldsSent", 400, "TOO_MANY_FIELDS"),
+    ("RequestDataTooBig", 413, "PAYLOAD_TOO_LARGE"),
+    ("SuspiciousFileOperation", 400, "MALFORMED_REQUEST"),
+    ("BadRequest", 400, "MALFORMED_REQUEST"),
+])
+def test_djangos_400_handler_answers_each_suspicious_operation_in_the_one_shape(exception, status, code):
+    from django.core import exceptions
+    from django.test import RequestFactory
+
+    from qcos.api.errors import bad_request_view, permission_denied_view
+
+    request = RequestFactory().get("/api/v2.1/jobs")
+    error_of(bad_request_view(request, getattr(exceptions, exception)("why")), status, code)
+    error_of(permission_denied_view(request, exceptions.PermissionDenied()), 403, "PERMISSION_DENIED")
+
+
 def test_method_not_allowed_and_unsupported_media_type_are_json(alice):
     error_of(alice.client.delete(JOBS), 405, "METHOD_NOT_ALLOWED")
     error_of(alice.client.post(JOBS, "a=1", content_type="application/x-www-form-urlencoded"), 415,
