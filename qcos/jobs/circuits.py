@@ -19,7 +19,7 @@ Decisions, documented in the README:
   test_qasm3_fast_path.py`` compares the two on generated programs). Anything outside that
   subset, or anything the native importer refuses, takes the reference path, so accepted
   programs, their circuits and the error positions are those of the reference parser.
-* Before any parser runs, ``circuit_limits.prescan`` reads the text once and refuses what would
+* Before any parser runs, ``circuit_scan.prescan`` reads the text once and refuses what would
   cost the parser memory or time out of proportion (registers, loops, gate expansion, nesting,
   includes other than the standard library); the reference path has budgets of its own
   (docs/circuits.md). No parser can read a file: OpenQASM 2 gets no include path, and the OpenQASM
@@ -43,6 +43,7 @@ from qiskit_qasm3_import.exceptions import ConversionError
 
 from ledger.crypto.canonical import sha256_tagged
 
+from .circuit_lexer import count_tokens
 from .circuit_limits import (
     MAX_QUBITS,
     CircuitError,
@@ -50,10 +51,9 @@ from .circuit_limits import (
     Limits,
     Scan,
     UnboundedCircuit,
-    count_tokens,
     limits_from_settings,
-    prescan,
 )
+from .circuit_scan import prescan
 
 __all__ = ["CircuitError", "CircuitLimitExceeded", "CircuitSummary", "Limits", "Scan", "UnboundedCircuit",
            "circuit_hash", "fast_path_eligible", "parse_circuit", "parse_scanned", "qasm_version", "summarize",
@@ -108,7 +108,7 @@ def parse_circuit(text: str, limits: Limits | None = None) -> QuantumCircuit:
 
 
 def parse_scanned(text: str, limits: Limits | None = None) -> tuple[QuantumCircuit, Scan]:
-    """The pre-scan (``circuit_limits``: every limit, before any parser runs), then the parse.
+    """The pre-scan (``circuit_scan``: every limit, before any parser runs), then the parse.
     ``limits`` default to the deployment's (``QCOS`` settings)."""
     version = qasm_version(text)
     if version not in (2, 3):

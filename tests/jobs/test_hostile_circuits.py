@@ -2,7 +2,7 @@
 
 Each case goes through ``POST /estimates`` as a viewer and ``POST /jobs`` as a researcher, and
 each request's wall time, traced Python memory and resident-memory growth are asserted: the
-pre-scan (``qcos.jobs.circuit_limits``) must refuse before any parser builds what the text
+pre-scan (``qcos.jobs.circuit_scan``) must refuse before any parser builds what the text
 declares. The limits are documented in docs/circuits.md.
 """
 
@@ -19,7 +19,7 @@ from decimal import Decimal
 import pytest
 
 from qcos.errors import QCOSError
-from qcos.jobs import circuit_limits, circuits
+from qcos.jobs import circuit_lexer, circuit_limits, circuit_scan, circuits
 from qcos.jobs import services as job_services
 from qcos.jobs.models import QuantumJob
 from tests.factories import BELL_QASM2, BELL_QASM3
@@ -293,7 +293,7 @@ def test_a_loop_is_priced_and_admitted_at_its_unrolled_size(vera, alice):
     (H3 + "qubit[2] q; bit[2] c; for uint i in [5:1] { h q[0]; } c = measure q;", 1 + 2),
 ])
 def test_the_pre_scan_counts_broadcasts_loops_branches_and_gate_bodies(text, operations):
-    assert circuit_limits.prescan(text, circuits.qasm_version(text)).operations == operations
+    assert circuit_scan.prescan(text, circuits.qasm_version(text)).operations == operations
 
 
 def test_the_reference_parser_stays_within_its_budget_at_its_largest():
@@ -305,7 +305,7 @@ def test_the_reference_parser_stays_within_its_budget_at_its_largest():
     started = time.perf_counter()
     assert not circuits.fast_path_eligible(text)
     circuits.parse_scanned(text, limits)
-    assert circuit_limits.count_tokens(text) <= limits.max_reference_tokens
+    assert circuit_lexer.count_tokens(text) <= limits.max_reference_tokens
     assert time.perf_counter() - started < 3.0
 
 
@@ -423,7 +423,7 @@ def test_the_pre_scan_alone_is_linear_at_the_byte_limit():
         text = H2 + V2_REGS + unit * ((size - 100) // len(unit))
         started = time.perf_counter()
         try:
-            circuit_limits.prescan(text, 2)
+            circuit_scan.prescan(text, 2)
         except circuits.CircuitError:
             pass
         assert time.perf_counter() - started < 1.5, unit
