@@ -40,8 +40,8 @@ class EstimateView(APIView):
                        value={"circuit": BELL, "backend": "ionq_forte", "shots": 1000, "priority": "standard"})],
                    responses={
         200: EstimateOutput,
-        400: error("INVALID_CIRCUIT, UNKNOWN_BACKEND, INVALID_SHOTS, PRICING_ERROR, MALFORMED_REQUEST or "
-                   "VALIDATION_ERROR"),
+        400: error("INVALID_CIRCUIT, CIRCUIT_TOO_LARGE, UNKNOWN_BACKEND, INVALID_SHOTS, PRICING_ERROR, "
+                   "MALFORMED_REQUEST or VALIDATION_ERROR"),
         403: error("PERMISSION_DENIED"),
     })
     def post(self, request: Request) -> Response:
