@@ -44,7 +44,7 @@ def test_local_simulator_is_free_and_reports_recent_queue_time(alice):
     [
         ({"circuit": BELL_QASM3, "backend": "nowhere"}, "UNKNOWN_BACKEND"),
         ({"circuit": "OPENQASM 3.0; qubit q; h q", "backend": "simulator"}, "INVALID_CIRCUIT"),
-        # The submit's rule and code (README's error table), not the serializer's generic one.
+        # The submit's rule and code (docs/api.md's job error table), not the serializer's generic one.
         ({"circuit": BELL_QASM3, "backend": "simulator", "shots": 0}, "INVALID_SHOTS"),
         ({"circuit": BELL_QASM3, "backend": "simulator", "shots": 100_001}, "INVALID_SHOTS"),
         ({"circuit": BELL_QASM3, "backend": "simulator", "shots": "many"}, "VALIDATION_ERROR"),

@@ -176,7 +176,7 @@ def test_embedded_mode_registers_each_bundle_as_its_job_completes(alice, setting
 
 
 def test_ledger_enabled_false_still_audits_and_signs_and_records_the_request(alice):
-    """README Decisions: a submitter cannot opt out of the ledger; what they asked for is kept."""
+    """docs/architecture.md, Decisions: a submitter cannot opt out of the ledger; what they asked for is kept."""
     from ledger.models import AuditEntry
 
     body = job_body()
