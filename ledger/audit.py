@@ -1,6 +1,6 @@
 """Audit log services: append (in the caller's transaction), sequence into a hash chain, verify.
 
-Design (README, "Audit log"):
+Design (docs/evidence.md, "The audit log"; docs/audit.md for where its trust is anchored):
 
 * ``audit_append`` is a plain INSERT of the entry's canonical bytes. It takes no lock, so tenants
   and writers never wait on each other; it runs inside the transaction of the change it records.

@@ -5,7 +5,7 @@ job takes from POST to COMPLETED. Through ``run_job.apply_async`` it cost 1.3-2.
 measuring machine after a short sleep, as a submit meets it (routing, the producer pool, kombu's
 declare cache and envelope, a new redis-py client per publish); the same message written here
 with one LPUSH on a client kept per process costs 0.4-0.9 ms (``perf/publish.py``; the figures
-are in the README).
+are in docs/performance.md).
 
 What is written is exactly what Celery would write:
 

@@ -1,6 +1,6 @@
 """Parsing and checking submitted circuits (OpenQASM 2 and 3) into Qiskit circuits.
 
-Decisions, documented in the README:
+Decisions, documented in docs/architecture.md ("Decisions") and docs/circuits.md:
 
 * The version comes from the ``OPENQASM`` header; a program without one is OpenQASM 3 (the header
   is optional there, mandatory in OpenQASM 2).
