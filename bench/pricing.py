@@ -50,7 +50,7 @@ def priced_as(info: BackendInfo) -> str:
 
 Estimator = Callable[..., Any]
 """``(circuit, backend, shots) -> finops.pricing.Estimate``. The server passes
-``finops.services.price_estimate`` (the price-sheet versions in force in the database, the
+``finops.estimates.price_estimate`` (the price-sheet versions in force in the database, the
 tenant's cost tiers), exactly what prices jobs; the default is the catalogue's sheets."""
 
 

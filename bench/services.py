@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from finops import services as finops
+from finops import estimates, reservations, settlements, windows
 from finops.formulas import PricingError
 from ledger.audit import Outcome, audit_append, system_principal, user_principal
 from ledger.crypto.bundle import build_bundle, sign_bundle
@@ -133,11 +133,11 @@ def benchmark_submit(
         raise BackendTooSmall(str(exc), details={"backend_id": backend_id, "qubits": info.num_qubits}) from None
     project = project_resolve(principal=principal, tenant_slug=tenant_slug, project_slug=project_slug)
     run_seed = secrets.randbelow(SEED_MAX) if seed is None else seed
-    policies = finops.policies_for(tenant=principal.tenant, project=project)
-    tiers = finops.cost_tiers_for(policies)
+    policies = windows.policies_for(tenant=principal.tenant, project=project)
+    tiers = estimates.cost_tiers_for(policies)
 
     def estimator(circuit: Any, name: str, circuit_shots: int) -> Any:
-        return finops.price_estimate(circuit=circuit, backend=name, shots=circuit_shots, tier=PRICING_TIER,
+        return estimates.price_estimate(circuit=circuit, backend=name, shots=circuit_shots, tier=PRICING_TIER,
                                      tier_multipliers=tiers)
 
     try:
@@ -162,7 +162,7 @@ def benchmark_submit(
             # Reserve last, as jobs do: the budget rows stay locked as briefly as possible. A run
             # cannot wait for an approval: a hold is refused (APPROVAL_REQUIRED), never queued.
             sheets = ",".join(f"{s['price_sheet_id']}@{s['price_sheet_version']}" for s in price.detail["price_sheets"])
-            finops.budget_reserve(
+            reservations.budget_reserve(
                 tenant=principal.tenant, project=project, amount=price.cost_usd, resource_type=RESOURCE_TYPE,
                 resource_id=str(run.id), tier=PRICING_TIER, backend=backend_id, shots=shots, price_sheet=sheets,
                 principal=principal)
@@ -283,7 +283,7 @@ def benchmark_complete(*, benchmark_id: str, attempt: int, worker: str, core: di
             return False
         run = BenchmarkRun.objects.select_related("tenant", "project").get(pk=benchmark_id)
         # DEV MODE and local runs have no provider metering: they settle at the estimate (README).
-        settled = finops.reservation_settle(resource_type=RESOURCE_TYPE, resource_id=str(run.id),
+        settled = settlements.reservation_settle(resource_type=RESOURCE_TYPE, resource_id=str(run.id),
                                             actual=run.estimated_cost_usd)
         actual = settled.cost_usd if settled is not None else run.estimated_cost_usd
         cost = {**run.estimate, "actual_usd": str(actual), "settled": "at the estimate (simulated run)"}
@@ -322,7 +322,7 @@ def benchmark_fail(*, benchmark_id: str, attempt: int, code: str, message: str) 
         if not failed:
             return False
         run = BenchmarkRun.objects.select_related("tenant").get(pk=benchmark_id)
-        finops.reservation_release(resource_type=RESOURCE_TYPE, resource_id=str(run.id), reason=code)
+        settlements.reservation_release(resource_type=RESOURCE_TYPE, resource_id=str(run.id), reason=code)
         _audit(run, "BENCHMARK_FAILED", _worker_principal(run.claimed_by, run),
                {"attempt": attempt, "error_code": code, "error_message": message[:500]}, Outcome.FAILURE)
     return True

@@ -21,7 +21,7 @@ local-simulator price-sheet version that makes every job cost $0.012345 (evidenc
 
 (b) **Figure**: reservations per second with ``--figure-processes`` concurrent submitter processes
     (no GIL between them), each with its own connection, each reservation one transaction through
-    ``finops.services.budget_admit`` -- the policies looked up as ``job_submit`` does, then in the
+    ``finops.reservations.budget_admit`` -- the policies looked up as ``job_submit`` does, then in the
     transaction: window lookup (``windows_open``), conditional UPDATE of each window, charge INSERT.
     The budget (tenant and project policies, day and month windows: four rows every reservation
     locks) admits ``--figure-admit`` of the ``--figure-attempts`` reservations, so the last ones are
@@ -202,7 +202,7 @@ def stress(rounds: int, submitters: int) -> int:
     from django.utils import timezone
 
     from finops.models import BudgetWindow, Charge, ChargeStatus, WindowKind
-    from finops.services import window_periods
+    from finops.windows import window_periods
     from ledger.models import AuditEntry
     from qcos.jobs import services as jobs
     from qcos.jobs.models import QuantumJob
@@ -275,7 +275,7 @@ def _reserver(index: int, attempts: int, ids: dict, barrier, queue) -> None:
     """One submitter process: ``attempts`` reservations, one transaction each."""
     from django.db import connection, transaction
 
-    from finops import services as finops
+    from finops import reservations, windows
     from qcos.errors import BudgetExceeded
     from qcos.tenancy.models import Project, Tenant
 
@@ -291,12 +291,12 @@ def _reserver(index: int, attempts: int, ids: dict, barrier, queue) -> None:
         barrier.wait(120)
         t0 = time.monotonic()
         for i in range(attempts):
-            policies = finops.policies_for(tenant=tenant, project=project)  # as job_submit, before its transaction
+            policies = windows.policies_for(tenant=tenant, project=project)  # as job_submit, before its transaction
             try:
                 with transaction.atomic():
-                    finops.budget_admit(tenant=tenant, project=project, estimate=priced, resource_type="perf",
-                                        resource_id=f"r{ids['run']}-{index}-{i}", backend="simulator", shots=1,
-                                        policies=policies)
+                    reservations.budget_admit(tenant=tenant, project=project, estimate=priced, resource_type="perf",
+                                              resource_id=f"r{ids['run']}-{index}-{i}", backend="simulator",
+                                              shots=1, policies=policies)
                 admitted += 1
             except BudgetExceeded:
                 refused += 1
@@ -362,7 +362,7 @@ def figure(run: int, processes: int, attempts: int, admit: int) -> tuple[float, 
     from django.db import connections
 
     from finops.models import BudgetWindow, Charge, ChargeStatus
-    from finops.services import price_estimate
+    from finops.estimates import price_estimate
     from qcos.jobs import circuits
 
     tenant, (project,), _ = world(f"figure-{run}")

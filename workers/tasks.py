@@ -88,7 +88,7 @@ def reconcile_reports(self) -> dict[str, int]:
 )
 def notify_budget(self, policy_id: int, payload: dict) -> None:
     """E-mail and webhook for a budget warning or exceedance (the audit entry is already written)."""
-    from finops.services import budget_notify
+    from finops.notifications import budget_notify
 
     _fresh_connections(self)
     budget_notify(policy_id=policy_id, payload=payload)

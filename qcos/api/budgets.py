@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from finops import services as finops
+from finops import budget_selectors
 from qcos.jobs import approvals, selectors
 from qcos.tenancy.roles import Capability
 from qcos.tenancy.selectors import project_resolve
@@ -55,8 +55,8 @@ class BudgetCheckView(APIView):
         params = data.validated_data
         project = project_resolve(principal=request.auth, tenant_slug=params.get("tenant_id"),
                                   project_slug=params.get("project"), default=None)
-        check = finops.budget_check(tenant=request.auth.tenant, project=project,
-                                    estimated_cost=params["estimated_cost"])
+        check = budget_selectors.budget_check(tenant=request.auth.tenant, project=project,
+                                              estimated_cost=params["estimated_cost"])
         return Response(check.as_dict())
 
 
@@ -66,7 +66,8 @@ class BudgetStatusView(APIView):
     def get(self, request: Request) -> Response:
         principal = request.auth
         principal.require(Capability.VIEW_JOBS)
-        return Response({"tenant_id": principal.tenant.slug, "policies": finops.budget_status(tenant=principal.tenant)})
+        policies = budget_selectors.budget_status(tenant=principal.tenant)
+        return Response({"tenant_id": principal.tenant.slug, "policies": policies})
 
 
 class DecisionInput(serializers.Serializer):

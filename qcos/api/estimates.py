@@ -11,7 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from finops import services as finops
+from finops import estimates as finops_estimates
+from finops import windows
 from finops.catalog import BACKENDS as PRICED_BACKENDS
 from finops.sheets import sheet_current
 from qcos.errors import UnknownBackend
@@ -56,9 +57,10 @@ class EstimateView(APIView):
                 "backend": params["backend"], "available": sorted(set(BACKENDS) | set(PRICED_BACKENDS))})
         # The parser's limits apply, before it runs; a backend's qubit limits do not (docs/circuits.md).
         circuit, _scan = job_services.circuit_parse(params["circuit"])
-        policies = finops.policies_for(tenant=request.auth.tenant, project=None)
-        priced = finops.price_estimate(circuit=circuit, backend=params["backend"], shots=params["shots"],
-                                       tier=params["priority"], tier_multipliers=finops.cost_tiers_for(policies))
+        policies = windows.policies_for(tenant=request.auth.tenant, project=None)
+        tiers = finops_estimates.cost_tiers_for(policies)
+        priced = finops_estimates.price_estimate(circuit=circuit, backend=params["backend"], shots=params["shots"],
+                                                 tier=params["priority"], tier_multipliers=tiers)
         body = priced.as_dict()
         body["estimated_queue_minutes"] = selectors.backend_queue_minutes(backend=params["backend"])
         return Response(body)
@@ -71,7 +73,7 @@ class BackendListView(APIView):
         request.auth.require(Capability.VIEW_JOBS)
         rows = []
         for name, spec in sorted(BACKENDS.items()):
-            priced = finops.pricing_backend(name)
+            priced = finops_estimates.pricing_backend(name)
             entry = PRICED_BACKENDS[priced]
             sheet = sheet_current(entry.sheet_id)
             rows.append({

@@ -6,7 +6,7 @@ API, the admin queue's actions, the admin decision form), so four-eyes and atomi
 * Atomic: the decision is a conditional UPDATE from PENDING_APPROVAL; of two concurrent decisions
   the second finds the job no longer pending (PostgreSQL re-checks the row after the first
   commits) and gets ``APPROVAL_CONFLICT`` (409). The one-to-one decision row backs it.
-* Approving re-checks the budget (``finops.services.charge_reserve_on_approval``): if a window of
+* Approving re-checks the budget (``finops.reservations.charge_reserve_on_approval``): if a window of
   a ``block`` policy can no longer take the job, the approval fails with ``BUDGET_EXCEEDED`` and
   nothing changes (the job still waits; the refusal is audited).
 * Who may decide: a tenant member whose role has ``approve_job`` (approver, admin) or a Django
@@ -19,7 +19,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from finops import services as finops
+from finops import reservations, settlements, windows
 from finops.models import ApprovalDecision, Decision
 from ledger.audit import Outcome, audit_append, user_principal
 from qcos.errors import (
@@ -50,7 +50,7 @@ def _approver_roles(user, job: QuantumJob) -> frozenset[str]:
 
 def _listed_approvers(job: QuantumJob) -> set[str]:
     listed: set[str] = set()
-    for policy in finops.policies_for(tenant=job.tenant_id, project=job.project_id):
+    for policy in windows.policies_for(tenant=job.tenant_id, project=job.project_id):
         listed |= {email.lower() for email in policy.approvers}
     return listed
 
@@ -103,7 +103,7 @@ def job_decide(*, user, job: QuantumJob, decision: str, reason: str = "", channe
                 raise ApprovalConflict(f"job {job.pk} already has a decision", details={"job_id": job.pk}) from None
             details = {"decision": decision, "reason": reason, "submitted_by": job.submitted_by_id}
             if approve:
-                charge = finops.charge_reserve_on_approval(resource_type="quantum_job", resource_id=job.pk)
+                charge = reservations.charge_reserve_on_approval(resource_type="quantum_job", resource_id=job.pk)
                 audit_append(action="JOB_APPROVED", principal=actor, resource_type="quantum_job", resource_id=job.pk,
                              tenant_slug=job.tenant.slug, details=details)
                 if charge.over_limit:
@@ -114,7 +114,7 @@ def job_decide(*, user, job: QuantumJob, decision: str, reason: str = "", channe
 
                 transaction.on_commit(lambda: job_enqueue(job=job))
             else:
-                finops.charge_release(resource_type="quantum_job", resource_id=job.pk)
+                settlements.charge_release(resource_type="quantum_job", resource_id=job.pk)
                 audit_append(action="JOB_REJECTED", principal=actor, resource_type="quantum_job", resource_id=job.pk,
                              tenant_slug=job.tenant.slug, details=details)
     except BudgetExceeded as refused:

@@ -18,7 +18,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from finops import services as finops
+from finops import estimates, reservations, settlements, windows
 from ledger.audit import Hole, Outcome, audit_append, audit_payload, system_principal, user_principal
 from ledger.evidence import evidence_record, trail_entry
 from ledger.evidence import trail_send as evidence_trail_send
@@ -177,7 +177,7 @@ def job_submit(
     # PostgreSQL answers (rowload.pipeline); an unknown project is still reported first.
     with rowload.pipeline(connection):
         read_project = project_send(principal=principal, slug=slug)
-        read_policies = finops.policies_send(tenant=principal.tenant, project_slug=slug)
+        read_policies = windows.policies_send(tenant=principal.tenant, project_slug=slug)
         try:
             validated = circuit_validate(text=circuit, backend=spec)
         except QCOSError:
@@ -185,8 +185,8 @@ def job_submit(
             raise
     project, policies = read_project(), read_policies()
     summary = validated.summary
-    priced = finops.price_estimate(circuit=validated.circuit, backend=spec.name, shots=shots, tier=priority,
-                                   tier_multipliers=finops.cost_tiers_for(policies))
+    priced = estimates.price_estimate(circuit=validated.circuit, backend=spec.name, shots=shots, tier=priority,
+                                   tier_multipliers=estimates.cost_tiers_for(policies))
     try:
         # Pipelined (rowload.pipeline): the job and audit INSERTs travel with the reservation's
         # first statement instead of waiting for the server one by one.
@@ -227,7 +227,7 @@ def job_submit(
                          "estimated_cost_usd": str(priced.cost_usd), "price_sheet": job.price_sheet},
             )
             # Reserve last: the budget rows stay locked for as short a time as possible.
-            admission = finops.budget_admit(
+            admission = reservations.budget_admit(
                 tenant=principal.tenant, project=project, estimate=priced, resource_type="quantum_job",
                 resource_id=job.id, backend=spec.name, shots=shots, tags=tags, policies=policies,
             )
@@ -325,7 +325,7 @@ def job_cancel(*, principal: Principal, job: QuantumJob) -> QuantumJob:
         ).update(status=JobStatus.CANCELLED, completed_at=timezone.now(), lease_expires_at=None)
         if changed:
             _audit_job(job, "JOB_CANCELLED", user_principal(principal.user, principal.tenant.slug, principal.roles))
-            finops.charge_release(resource_type="quantum_job", resource_id=job.pk)
+            settlements.charge_release(resource_type="quantum_job", resource_id=job.pk)
     job.refresh_from_db()
     if not changed:
         raise JobNotCancellable(
@@ -341,7 +341,7 @@ def job_cancel(*, principal: Principal, job: QuantumJob) -> QuantumJob:
 @dataclass(frozen=True)
 class CompletionReads:
     """What completing a job reads before it writes: the job's audit trail (ending with its
-    ``JOB_STARTED`` entry) and the row of its HELD charge (``finops.settlement_send``), or None."""
+    ``JOB_STARTED`` entry) and the row of its HELD charge (``finops.settlements.settlement_send``), or None."""
 
     trail: list[dict[str, Any]]
     held: tuple | None
@@ -373,7 +373,7 @@ def job_claim(*, job_id: str, worker: str, prefetch: bool = False) -> QuantumJob
                                               max_attempts=max_attempts, entry=entry)
         if claimed is not NotImplemented and prefetch:
             trail = evidence_trail_send(job_id=job_id)
-            held = finops.settlement_send(resource_type="quantum_job", resource_id=job_id, lock=False)
+            held = settlements.settlement_send(resource_type="quantum_job", resource_id=job_id, lock=False)
     if claimed is not NotImplemented:
         job = claimed()
         if job is not None and prefetch:
@@ -449,7 +449,7 @@ def job_complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOu
 
     The reads of a claim are not locked, yet stay true: everything that changes a RUNNING job's
     charge changes the job first, which the fenced UPDATE would see. Should the charge have
-    left HELD all the same (``finops.STALE_CHARGE``), nothing is kept and the completion runs
+    left HELD all the same (``finops.settlements.STALE_CHARGE``), nothing is kept and the completion runs
     again from locked reads.
     """
     reads = getattr(claimed, "completion_reads", None)
@@ -475,11 +475,11 @@ def _complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutco
                 if job is None:
                     return False
                 reads = CompletionReads(trail=evidence_trail_send(job_id=job_id)(),
-                                        held=finops.settlement_send(resource_type="quantum_job",
+                                        held=settlements.settlement_send(resource_type="quantum_job",
                                                                     resource_id=job_id).fetchone())
             metered = {k: outcome.metadata[k] for k in ("usage_seconds", "duration_ms", "execution_ms", "hqc")
                        if k in (outcome.metadata or {})}
-            settlement = finops.settlement_price(reads.held, metered)
+            settlement = settlements.settlement_price(reads.held, metered)
             if settlement is not None:
                 job.cost_usd, job.cost_breakdown = settlement.cost.cost_usd, settlement.cost.breakdown
             job.status, job.completed_at, job.lease_expires_at, job.updated_at = JobStatus.COMPLETED, now, None, now
@@ -516,7 +516,7 @@ def _complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutco
                 # The trail ends with the entry just written, as the database will hold it.
                 evidence_record(job=job, result=result, calibration=outcome.calibration,
                                 trail=[*reads.trail, trail_entry(entry)])
-                if settlement is not None and not finops.settlement_write(settlement, fenced=fenced)():
+                if settlement is not None and not settlements.settlement_write(settlement, fenced=fenced)():
                     raise _Abandon(lost=False)
                 if _config()["SEQUENCE_INLINE"]:
                     transaction.on_commit(sequence_now)
@@ -529,7 +529,7 @@ def _complete(*, job_id: str, attempt: int, worker: str, outcome: ExecutionOutco
         code = getattr(exc.__cause__, "sqlstate", None)
         if code == fast_transitions.LOST_ATTEMPT:
             return False
-        if code == finops.STALE_CHARGE:
+        if code == settlements.STALE_CHARGE:
             raise _Abandon(lost=False) from exc
         if isinstance(exc, IntegrityError) and not QuantumJob.objects.filter(
                 pk=job_id, status=JobStatus.RUNNING, attempts=attempt).exists():
@@ -563,7 +563,7 @@ def job_fail(*, job_id: str, attempt: int, code: str, message: str, transient: b
             return None
         job = QuantumJob.objects.select_related("tenant").get(pk=job_id)
         _audit_job(job, "JOB_FAILED", _worker_principal(job.claimed_by, job.tenant.slug), details, Outcome.FAILURE)
-        finops.charge_release(resource_type="quantum_job", resource_id=job_id)
+        settlements.charge_release(resource_type="quantum_job", resource_id=job_id)
     return JobStatus.FAILED
 
 
@@ -617,7 +617,7 @@ def jobs_reconcile() -> Reconciliation:
                     error_code="ATTEMPTS_EXHAUSTED", error_message=message, updated_at=now,
                 ):
                     failed += 1
-                    finops.charge_release(resource_type="quantum_job", resource_id=job.pk)
+                    settlements.charge_release(resource_type="quantum_job", resource_id=job.pk)
                     _audit_job(job, "JOB_FAILED", {**reconciler, "tenant_id": job.tenant.slug},
                                {**details, "error_code": "ATTEMPTS_EXHAUSTED"}, Outcome.FAILURE)
             elif still_expired.update(

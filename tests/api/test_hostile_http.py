@@ -342,19 +342,19 @@ def test_a_plain_django_view_while_the_database_is_away_is_503(database_away, cl
 
 
 def test_out_of_memory_in_a_drf_view_is_503_and_the_submit_leaves_nothing(alice, monkeypatch):
-    from finops import services as finops
+    from finops import estimates, reservations
     from ledger.models import AuditEntry
 
     def exhausted(*args, **kwargs):
         raise MemoryError
 
     alice.client.raise_request_exception = False
-    monkeypatch.setattr(finops, "price_estimate", exhausted)
+    monkeypatch.setattr(estimates, "price_estimate", exhausted)
     response = alice.client.post("/api/v2.1/estimates", job_body(), format="json")
     error_of(response, 503, "SERVICE_UNAVAILABLE")
     # Inside the submit's transaction, after the job and its audit entry are written: all rolled back.
     monkeypatch.undo()
-    monkeypatch.setattr(finops, "budget_admit", exhausted)
+    monkeypatch.setattr(reservations, "budget_admit", exhausted)
     response = alice.client.post(JOBS, job_body(), format="json", HTTP_IDEMPOTENCY_KEY="oom-1")
     error_of(response, 503, "SERVICE_UNAVAILABLE")
     assert _retry_after(response) >= 1
@@ -380,13 +380,13 @@ def test_out_of_memory_and_other_failures_in_a_plain_view(client, monkeypatch):
 def test_a_server_error_under_the_api_is_json_even_with_debug_on(alice, monkeypatch, settings):
     """DEBUG (the embedded default) would answer Django's HTML debug page: under /api/ and /bench/
     the answer is rewritten into the one shape (the traceback is still logged)."""
-    from finops import services as finops
+    from finops import estimates
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
     settings.DEBUG = True
-    monkeypatch.setattr(finops, "price_estimate", broken)
+    monkeypatch.setattr(estimates, "price_estimate", broken)
     alice.client.raise_request_exception = False
     error = error_of(alice.client.post("/api/v2.1/estimates", job_body(), format="json"), 500, "INTERNAL_ERROR")
     assert "a bug" not in error["message"]

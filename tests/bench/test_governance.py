@@ -1,5 +1,5 @@
 """A benchmark run is costed, reserved against the tenant's budget, settled or released, and
-audited like a job (finops.services does the money; these tests check the run's side)."""
+audited like a job (finops does the money; these tests check the run's side)."""
 
 from __future__ import annotations
 

@@ -285,7 +285,7 @@ def test_no_overspend_with_concurrent_submitters(round_no, postgres_only, alice,
     from django.utils import timezone
 
     from finops.models import BudgetWindow, Charge, ChargeStatus, WindowKind
-    from finops.services import window_periods
+    from finops.windows import window_periods
     from ledger.models import AuditEntry
     from qcos.jobs.models import QuantumJob
     from qcos.tenancy.models import Project
@@ -457,7 +457,7 @@ def test_settle_release_and_submit_mix_keeps_the_invariant(postgres_only, alice,
 def test_concurrent_settle_and_release_of_one_charge_exactly_one_wins(postgres_only, alice, priced, enqueued):
     """A completion and a cancellation/failure racing on the same reservation: one of them takes
     it, the windows move once."""
-    from finops import services as finops
+    from finops import settlements
     from finops.models import BudgetWindow, Charge, ChargeStatus
 
     policy(alice.tenant, monthly_limit_usd=100, daily_limit_usd=100)
@@ -467,13 +467,13 @@ def test_concurrent_settle_and_release_of_one_charge_exactly_one_wins(postgres_o
     def settle(job_id):
         def run():
             with transaction.atomic():
-                finops.charge_settle(resource_type="quantum_job", resource_id=job_id)
+                settlements.charge_settle(resource_type="quantum_job", resource_id=job_id)
         return run
 
     def release(job_id):
         def run():
             with transaction.atomic():
-                finops.charge_release(resource_type="quantum_job", resource_id=job_id)
+                settlements.charge_release(resource_type="quantum_job", resource_id=job_id)
         return run
 
     tasks = [f(j) for j in job_ids for f in (settle, release, settle, release)]

@@ -48,7 +48,7 @@ def audit_actions(action: str):
 
 @pytest.fixture
 def frozen_now(monkeypatch):
-    """Set what ``django.utils.timezone.now`` returns (finops.services calls it for the windows)."""
+    """Set what ``django.utils.timezone.now`` returns (finops.windows calls it for the windows)."""
     from django.utils import timezone
 
     def freeze(moment: datetime) -> None:
@@ -162,7 +162,7 @@ def test_month_rolls_over_at_the_first_midnight_utc(alice, frozen_now):
 def test_a_reservation_settles_and_releases_in_the_windows_it_was_made_in(alice, frozen_now):
     """Reserved on the last day of a month, settled (or released) on the first of the next: the
     old day and month windows move, the new ones do not."""
-    from finops import services as finops
+    from finops import settlements
     from finops.models import Charge, ChargeStatus
 
     policy(alice.tenant, monthly_limit_usd=1, daily_limit_usd=1)
@@ -171,9 +171,9 @@ def test_a_reservation_settles_and_releases_in_the_windows_it_was_made_in(alice,
     old_settled, old_released = submit(principal), submit(principal)
     frozen_now(datetime(2026, 5, 1, 0, 0, 1, tzinfo=UTC))
     new = submit(principal)
-    settled = finops.charge_settle(resource_type="quantum_job", resource_id=old_settled.id)
+    settled = settlements.charge_settle(resource_type="quantum_job", resource_id=old_settled.id)
     assert settled.cost_usd == COST
-    assert finops.charge_release(resource_type="quantum_job", resource_id=old_released.id)
+    assert settlements.charge_release(resource_type="quantum_job", resource_id=old_released.id)
     by_period = {(w.kind, w.period_start.isoformat()): (w.spent_micros, w.reserved_micros) for w in windows()}
     assert by_period == {
         ("month", "2026-04-01"): (COST_MICROS, 0), ("day", "2026-04-30"): (COST_MICROS, 0),
@@ -190,23 +190,23 @@ def test_a_reservation_settles_and_releases_in_the_windows_it_was_made_in(alice,
 def test_settlement_is_capped_at_the_reservation_and_releases_the_rest(alice):
     from django.db import IntegrityError, transaction
 
-    from finops import services as finops
+    from finops import settlements
     from finops.models import BudgetWindow, Charge
 
     policy(alice.tenant, monthly_limit_usd=5 * COST)
     principal = principal_of(alice)
     capped, cheaper, free = (submit(principal) for _ in range(3))
     # A metered actual above the estimate is charged at the reservation.
-    assert finops.reservation_settle(resource_type="quantum_job", resource_id=capped.id,
-                                     actual=Decimal("99")).cost_usd == COST
+    assert settlements.reservation_settle(resource_type="quantum_job", resource_id=capped.id,
+                                          actual=Decimal("99")).cost_usd == COST
     # Less than reserved (evidence not stored): the rest goes back to the window.
-    result = finops.charge_settle(resource_type="quantum_job", resource_id=cheaper.id,
-                                  actual={"evidence_stored": False})
+    result = settlements.charge_settle(resource_type="quantum_job", resource_id=cheaper.id,
+                                       actual={"evidence_stored": False})
     assert result.cost_usd == Decimal("0")
-    assert finops.reservation_settle(resource_type="quantum_job", resource_id=free.id,
-                                     actual=Decimal("0.002")).cost_usd == Decimal("0.002000")
+    assert settlements.reservation_settle(resource_type="quantum_job", resource_id=free.id,
+                                          actual=Decimal("0.002")).cost_usd == Decimal("0.002000")
     # Settling twice changes nothing.
-    assert finops.charge_settle(resource_type="quantum_job", resource_id=capped.id) is None
+    assert settlements.charge_settle(resource_type="quantum_job", resource_id=capped.id) is None
     (window,) = BudgetWindow.objects.all()
     assert window.reserved_micros == 0
     assert window.spent_micros == COST_MICROS + 0 + 2_000

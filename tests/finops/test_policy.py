@@ -150,7 +150,7 @@ def test_editing_a_policy_in_the_admin_resizes_open_windows_and_is_audited(alice
     policy = policy_apply(text="tenant: research-alpha\nbudget: {daily_limit_usd: 5}\n")
     from django.utils import timezone
 
-    from finops.services import windows_open
+    from finops.windows import windows_open
 
     window = windows_open([policy], timezone.now())[0]
     response = admin_client.post(f"/admin/finops/budgetpolicy/{policy.pk}/change/", {
