@@ -15,7 +15,20 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def landing(request):
+    """``/``: where a newcomer's browser or curl lands first; names the way in rather than a 404."""
+    return JsonResponse({
+        "service": "QCOS",
+        "api": "/api/v2.1/",
+        "docs": "/api/docs",
+        "schema": "/api/schema.json",
+        "admin": "/admin/",
+        "health": "/healthz",
+    })
+
+
 urlpatterns = [
+    path("", landing, name="landing"),
     path("healthz", healthz),
     path("admin/", admin.site.urls),
     path("api/v2.1/", include("qcos.api.urls")),
@@ -28,6 +41,8 @@ urlpatterns = [
     # Any other API path answers the one JSON error shape even with DEBUG on (the embedded
     # default), where Django would otherwise serve its HTML debug page listing the URL patterns.
     re_path(r"^(?:api|bench)/", not_found_view),
+    # Every other unknown path too; "admin" without its slash is left to APPEND_SLASH's redirect.
+    re_path(r"^(?!admin$)", not_found_view),
 ]
 
 handler400 = "qcos.api.errors.bad_request_view"
