@@ -577,6 +577,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cli_message(exc: QCOSError) -> str:
+    # The SDK's own messages name its constructor arguments (api_key=...); a CLI user needs the
+    # flag and the environment variable instead.
+    if exc.code == "MISSING_API_KEY":
+        return "no API key: pass --api-key KEY or set the QCOS_API_KEY environment variable"
+    if exc.code == "CONNECTION_ERROR":
+        return f"{exc.message} (the server URL comes from --base-url URL or the QCOS_BASE_URL environment variable)"
+    return exc.message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qcos`` script; returns the process exit code."""
     parser = build_parser()
@@ -592,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"`qcos jobs get {exc.job_id}`", file=sys.stderr)
         return EXIT_TIMEOUT
     except QCOSError as exc:
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        print(f"error: {exc.code}: {_cli_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
