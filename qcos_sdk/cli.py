@@ -163,6 +163,11 @@ def _read_circuit(path: str) -> str:
                 text = fh.read()
     except OSError as exc:
         message = f"cannot read circuit {path!r}: {exc.strerror}"
+        if path.lstrip().upper().startswith("OPENQASM") or ";" in path:
+            # Circuit text where the file name goes: say how to pass text.
+            message = ("the circuit argument is a file name (or - for stdin), not OpenQASM text: "
+                       "save it to circuit.qasm and run `qcos execute circuit.qasm`, "
+                       "or pipe it: `echo '...' | qcos execute -`")
         raise QCOSError("CIRCUIT_UNREADABLE", message) from exc
     if not text.strip():
         raise QCOSError("CIRCUIT_EMPTY", f"circuit {path!r} is empty")

@@ -31,6 +31,7 @@ import requests
 from ._version import __version__
 from .errors import (
     ConfigurationError,
+    InvalidCircuitError,
     QCOSConnectionError,
     QCOSError,
     QCOSTimeoutError,
@@ -50,8 +51,25 @@ POLL_MAX_S = 1.0
 POLL_GROWTH = 1.5
 MAX_BACKOFF_S = 10.0
 
+QASM_SUFFIXES = (".qasm", ".qasm2", ".qasm3")
+
 ProgressCallback = Callable[[Job], None]
 RequestFn = Callable[..., Any]
+
+
+def check_not_a_path(circuit: str) -> None:
+    """Refuse, before any request, a circuit that is a file's name rather than its OpenQASM text
+    (``execute("circuit.qasm")``): the server could only answer a parse error at line 1."""
+    if not isinstance(circuit, str) or "\n" in circuit or ";" in circuit or len(circuit) > 1024:
+        return  # OpenQASM text has statements; a path has neither newlines nor semicolons
+    name = circuit.strip()
+    if name and (name.lower().endswith(QASM_SUFFIXES) or os.path.isfile(name)):
+        raise InvalidCircuitError(
+            "INVALID_CIRCUIT",
+            f"circuit {name!r} is a file name, not OpenQASM text: pass its contents "
+            f"(open({name!r}).read()), or on the command line `qcos execute {name}`",
+            details={"hint": "file_path_given", "path": name},
+        )
 
 
 class Namespace:
@@ -149,6 +167,7 @@ class QCOSClient:
         idempotency_key: str | None = None,
     ) -> Job:
         """Submit a job without waiting; safe to retry with the same key."""
+        check_not_a_path(circuit)
         ledger: dict[str, Any] = {"enabled": self.ledger_enabled}
         if self.tenant_id:
             ledger["tenant_id"] = self.tenant_id
@@ -212,6 +231,7 @@ class QCOSClient:
     ) -> CostEstimate:
         """Price a job before submitting it: ``cost_usd``, ``estimated_queue_minutes``, ``breakdown``
         (queue, compute, storage) and the price-sheet version used."""
+        check_not_a_path(circuit)
         body: dict[str, Any] = {"circuit": circuit, "backend": backend, "shots": shots}
         if priority:
             body["priority"] = priority

@@ -4,6 +4,7 @@ variables, never the SDK's constructor arguments."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,27 @@ def test_an_unreachable_server_names_the_base_url_flag_and_variable(monkeypatch,
     err = capsys.readouterr().err
     assert err.startswith("error: CONNECTION_ERROR: ")
     assert f"127.0.0.1:{port}" in err and "--base-url" in err and "QCOS_BASE_URL" in err
+
+
+@pytest.mark.parametrize("circuit", ["circuit.qasm", "experiments/bell.QASM3", "FILE"])
+def test_the_sdk_refuses_a_file_name_given_as_circuit_text_before_any_request(sdk_env, qasm_file, circuit):
+    from qcos_sdk import InvalidCircuitError, QCOSClient
+
+    if circuit == "FILE":  # an existing file, whatever its name
+        circuit = qasm_file.removesuffix(".qasm")
+        Path(circuit).write_text(BELL)
+    client = QCOSClient()
+    for call in (client.execute, client.estimate_cost):
+        with pytest.raises(InvalidCircuitError) as raised:
+            call(circuit)
+        assert raised.value.code == "INVALID_CIRCUIT"
+        assert "file name, not OpenQASM text" in raised.value.message and "read()" in raised.value.message
+    assert sdk_env.requests == []
+    assert client.execute(BELL).status == "COMPLETED"  # real text still goes through
+
+
+def test_the_cli_says_how_to_pass_circuit_text_given_where_a_file_goes(sdk_env, capsys):
+    assert main(["execute", BELL.replace("\n", " ")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: CIRCUIT_UNREADABLE: ") and "qcos execute -" in err
+    assert sdk_env.bodies == []
