@@ -3,7 +3,8 @@
 Exit codes are part of the interface so scripts can branch on them:
 0 job COMPLETED (or command succeeded), 1 job ended FAILED/CANCELLED/REJECTED
 (or a verification failed: ``ledger verify``, ``ledger verify-audit``),
-2 usage, validation, IO or API error, 3 timed out waiting (the job keeps running).
+2 usage, validation, IO or API error, 3 timed out waiting (the job keeps running),
+4 the job is held for approval (``qcos execute`` stops waiting; an approver decides).
 
 New command groups (``qcos ledger ...``, ``qcos bench ...``) plug in by adding
 a ``register(subparsers, common)`` function to ``COMMAND_GROUPS``; each
@@ -35,6 +36,7 @@ EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 EXIT_ERROR = 2
 EXIT_TIMEOUT = 3
+EXIT_PENDING_APPROVAL = 4
 
 Handler = Callable[[argparse.Namespace], int]
 Register = Callable[[Any, argparse.ArgumentParser], None]
@@ -174,22 +176,45 @@ def _read_circuit(path: str) -> str:
     return text
 
 
+class _HeldForApproval(Exception):
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+
+def _stop_when_held(progress: _Progress) -> Callable[[Job], None]:
+    # A held job waits for a person, not for the backend: polling until --timeout would only end
+    # in a timeout that hides why.
+    def on_progress(job: Job) -> None:
+        progress(job)
+        if job.status == JobStatus.PENDING_APPROVAL:
+            raise _HeldForApproval(job)
+    return on_progress
+
+
 def cmd_execute(args: argparse.Namespace) -> int:
     circuit = _read_circuit(args.circuit)
     client = _client(args, ledger_enabled=args.ledger, tenant_id=args.tenant, project=args.project)
     progress = _Progress(args.quiet)
+    held = False
     try:
         job = client.execute(
             circuit, backend=args.backend, shots=args.shots, tags=args.tags,
             priority=args.priority, wait=not args.no_wait, timeout=args.timeout,
-            on_progress=progress,
+            on_progress=progress if args.no_wait else _stop_when_held(progress),
         )
+    except _HeldForApproval as stop:
+        job, held = stop.job, True
     finally:
         progress.close()
     if args.json:
         _print_json(job.raw, sys.stdout)
     else:
         _print_job(job, sys.stdout)
+    if held:
+        print(f"job {job.job_id} is waiting for approval by an approver or admin of tenant {job.tenant_id} "
+              f"(a budget policy requires it); they decide with `qcos approvals approve {job.job_id} "
+              f"--reason ...` (or reject); follow it with `qcos jobs get {job.job_id}`", file=sys.stderr)
+        return EXIT_PENDING_APPROVAL
     return _job_exit_code(job)
 
 

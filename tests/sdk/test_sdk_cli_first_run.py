@@ -67,3 +67,19 @@ def test_the_cli_says_how_to_pass_circuit_text_given_where_a_file_goes(sdk_env, 
     err = capsys.readouterr().err
     assert err.startswith("error: CIRCUIT_UNREADABLE: ") and "qcos execute -" in err
     assert sdk_env.bodies == []
+
+
+@pytest.mark.parametrize("statuses", [["PENDING_APPROVAL"], ["QUEUED", "PENDING_APPROVAL"]])
+def test_execute_on_a_job_held_for_approval_says_so_and_exits_4(sdk_env, qasm_file, capsys, statuses):
+    sdk_env.statuses = statuses
+    assert main(["execute", qasm_file, "--timeout", "30", "-q"]) == 4
+    out, err = capsys.readouterr()
+    assert "status: PENDING_APPROVAL" in out
+    assert "job job-0001 is waiting for approval by an approver or admin of tenant" in err
+    assert "qcos approvals approve job-0001" in err
+    assert len(sdk_env.bodies) == 1  # submitted once, not resubmitted
+
+
+def test_execute_no_wait_on_a_held_job_still_just_submits(sdk_env, qasm_file, capsys):
+    sdk_env.statuses = ["PENDING_APPROVAL"]
+    assert main(["execute", qasm_file, "--no-wait", "-q"]) == 0
