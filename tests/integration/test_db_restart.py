@@ -11,7 +11,6 @@ leaves exactly one job, even for submissions cut mid-transaction.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,84 +27,9 @@ from qcos.jobs.models import IdempotencyRecord, QuantumJob
 from qcos_sdk import QCOSClient
 from tests.factories import BELL_QASM3
 
-from .conftest import ROOT, _tied_to_this_process, database_url, free_port, wait_for
+from .conftest import ROOT, _tied_to_this_process, free_port, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-class RestartableProxy:
-    """A TCP proxy to PostgreSQL on a fixed loopback port. ``stop()`` closes the port and every
-    connection through it; ``start()`` opens the same port again."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self._listener: socket.socket | None = None
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        with self._lock:
-            sockets, self._open = self._open, set()
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # stopped
-            try:
-                server = socket.create_connection(self.upstream)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                if self._listener is not listener:  # stopped meanwhile
-                    client.close()
-                    server.close()
-                    return
-                self._open.update((client, server))
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-
-@pytest.fixture
-def db_proxy(postgres_db):
-    db = settings.DATABASES["default"]
-    proxy = RestartableProxy((db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)))
-    proxy.start()
-    yield proxy
-    proxy.stop()
 
 
 @pytest.fixture
@@ -113,13 +37,11 @@ def web(db_proxy, redis_server, tmp_path):
     """gunicorn with the production settings, its database behind the proxy and a private broker
     (no worker: submitted jobs stay QUEUED, which is all this test needs)."""
     port = free_port()
-    db = settings.DATABASES["default"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "DJANGO_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="qcos.settings", PYTHONPATH=str(ROOT), DEBUG="false", SECRET_KEY="test-" + "x" * 50,
         ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="false", CONN_MAX_AGE="60",
-        DATABASE_URL=database_url().replace(f"@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/",
-                                            f"@127.0.0.1:{db_proxy.port}/"),
+        DATABASE_URL=db_proxy.database_url(),
         CELERY_BROKER_URL=redis_server.url, QCOS_KEY_DIR=settings.QCOS["KEY_DIR"],
         QCOS_AUDIT_CHECKPOINT_DIR=settings.QCOS["AUDIT_CHECKPOINT_DIR"],
     )

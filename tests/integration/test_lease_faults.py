@@ -5,13 +5,10 @@ stay RUNNING past its lease: a lease is renewed only while the attempt is worked
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from finops.models import Charge
@@ -22,87 +19,12 @@ from qcos.jobs.models import JobResult, QuantumJob
 from qcos.tenancy.principal import Principal
 from tests.factories import slow_circuit
 
-from .conftest import database_url, free_port, wait_for
+from .conftest import DatabaseProxy, wait_for
 
 pytestmark = pytest.mark.integration
 
 LEASE = 2.0  # tests/integration/conftest.py TEST_WORKER_ENV
 NOTICE = 1.0 + 2.0 + 2.0  # the reconciler's interval, the worker's longest retry backoff, slack
-
-
-class CuttableProxy:
-    """Forwards 127.0.0.1:<port> to PostgreSQL until cut; cut resets every connection and refuses
-    new ones (the port is closed), as a database host going away does."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream, self.port = upstream, free_port()
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._listener: socket.socket | None = None
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def cut(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        with self._lock:
-            doomed, self._sockets = self._sockets, set()
-        for sock in doomed:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
-                sock.close()
-            except OSError:
-                pass
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # cut
-            try:
-                server = socket.create_connection(self.upstream, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets |= {client, server}
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for sock in (source, sink):
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-
-@pytest.fixture
-def db_proxy():
-    db = settings.DATABASES["default"]
-    proxy = CuttableProxy((db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)))
-    proxy.start()
-    yield proxy
-    proxy.cut()
-
-
-def proxied_database_url(proxy: CuttableProxy) -> str:
-    db = settings.DATABASES["default"]
-    return database_url().replace(f":{db.get('PORT') or 5432}/", f":{proxy.port}/")
 
 
 def running_with_a_live_job(job_id: str) -> bool:
@@ -134,13 +56,13 @@ def settled_once(job_id: str) -> None:
     assert JobResult.objects.filter(job_id=job_id).count() == 1
 
 
-def cut_while_running(alice, proxy: CuttableProxy, worker) -> QuantumJob:
+def cut_while_running(alice, proxy: DatabaseProxy, worker) -> QuantumJob:
     principal = Principal(user=alice.user, tenant=alice.tenant, roles=frozenset({"researcher"}))
     # Priced (a DEV MODE device), and simulates for a few seconds: the cut lands mid-simulation.
     job = services.job_submit(principal=principal, circuit=slow_circuit(qubits=12, layers=20),
                               backend="ibm_brisbane", shots=120, render=job_representation).job
     wait_for(lambda: running_with_a_live_job(job.pk), 30, 0.02, "job running")
-    proxy.cut()
+    proxy.stop(reset=True)
     wait_for(lambda: "recording its outcome failed" in worker.text(), 30, 0.1, "the completion hit the cut")
     return job
 
@@ -149,7 +71,7 @@ def test_a_completion_retried_while_the_database_is_away_completes_once_it_retur
     alice, redis_server, celery_on, start_worker, db_proxy
 ):
     celery_on(redis_server.url)
-    worker = start_worker(redis_server.url, env={"DATABASE_URL": proxied_database_url(db_proxy),
+    worker = start_worker(redis_server.url, env={"DATABASE_URL": db_proxy.database_url(),
                                                  "QCOS_JOB_RECORD_RETRY_SECONDS": "30"})
     job = cut_while_running(alice, db_proxy, worker)
     time.sleep(LEASE + 1)  # away for longer than a lease
@@ -164,7 +86,7 @@ def test_a_completion_given_up_on_is_handed_back_and_the_job_runs_again(
     alice, redis_server, celery_on, start_worker, db_proxy
 ):
     celery_on(redis_server.url)
-    worker = start_worker(redis_server.url, env={"DATABASE_URL": proxied_database_url(db_proxy),
+    worker = start_worker(redis_server.url, env={"DATABASE_URL": db_proxy.database_url(),
                                                  "QCOS_JOB_RECORD_RETRY_SECONDS": "1"})
     job = cut_while_running(alice, db_proxy, worker)
     wait_for(lambda: "handing it back to the reconciler" in worker.text(), 20, 0.1, "the worker gave up")
